@@ -1,0 +1,23 @@
+"""dh-kfp-pulumi: Kubeflow Pipelines workflows declared as infrastructure-as-code with Pulumi.
+
+The Pulumi-facing names (`Project`, `new_workflow`, ...) load on first use, so that
+`dh_kfp_pulumi.dsl` (imported by pipeline files) and the embedded server do not pay
+for importing the Pulumi SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; filled in as the modules land.
+_LAZY: dict[str, str] = {}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dh_kfp_pulumi' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

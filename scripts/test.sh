@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command of README.md: fresh set-up from the project's own files, then the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+# Chromium renders the embedded server's web page in one test (Debian package; root only).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed; its test will skip and say so"
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+.venv/bin/ruff check .
+# pytest exits 5 when it collects no test; set -e turns that (and any failure) into a failed run.
+.venv/bin/python -m pytest -q "$@"

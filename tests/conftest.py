@@ -1,0 +1,1 @@
+"""Shared test set-up. Area fixtures live in each area's own conftest.py."""
