@@ -1,0 +1,3 @@
+from dh_kfp_pulumi.cli import main
+
+raise SystemExit(main())
