@@ -61,3 +61,16 @@ class BuildError(DhKfpError):
 
 class BackendError(DhKfpError):
     """KFP refused or failed a call; the message carries KFP's own words, never credentials."""
+
+
+class FieldValueError(ValueError):
+    """Raised inside a pydantic validator to name the exact sub-field(s) that are wrong.
+
+    A plain ValueError in a validator is reported at the validator's own location; this one
+    carries paths relative to it (e.g. "code" for a model validator, "[1].effect" for a list
+    field validator), which `dh_kfp_pulumi.specs.validation` joins to pydantic's location.
+    """
+
+    def __init__(self, *problems: FieldProblem):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
