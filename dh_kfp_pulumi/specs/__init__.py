@@ -4,6 +4,7 @@ Every parse_* raises `dh_kfp_pulumi.errors.SpecError` whose problems name the fi
 (`volumes[1].volume_type`), the bad value and what is valid.
 """
 
+from dh_kfp_pulumi.specs.dh_entity import ENTITY_KINDS, from_entity
 from dh_kfp_pulumi.specs.entities import (
     CODE_FIELDS,
     EnvVar,
@@ -23,6 +24,7 @@ from dh_kfp_pulumi.specs.validation import parse_model, problems_from
 
 __all__ = [
     "CODE_FIELDS",
+    "ENTITY_KINDS",
     "EnvVar",
     "FunctionSpec",
     "PodSettings",
@@ -30,6 +32,7 @@ __all__ = [
     "TaskSpec",
     "WorkflowSpec",
     "check_schedule",
+    "from_entity",
     "kfp_cron",
     "parse_function",
     "parse_handler",

@@ -76,7 +76,7 @@ def _schedule_problem(text: str) -> str | None:
         return _descriptor_problem(text)
     fields = text.split()
     if len(fields) not in (5, 6):
-        return f"{len(fields)} fields instead of 5 or 6"
+        return f"{len(fields)} field{'' if len(fields) == 1 else 's'} instead of 5 or 6"
     specs = _FIELDS[1:] if len(fields) == 5 else _FIELDS
     for field, spec in zip(fields, specs, strict=True):
         problem = _field_problem(field, *spec)

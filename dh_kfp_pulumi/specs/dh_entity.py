@@ -1,0 +1,146 @@
+"""Reading DigitalHub entity JSON (workflow `kfp`, task `kfp+pipeline`, run `kfp+pipeline:run`).
+
+An entity carries what the platform adds around the seed's fields (ids, keys, status,
+security settings, references to other entities). `from_entity` maps the seed's fields
+to our specs and returns the dotted paths of everything it ignored, so a caller can say
+plainly what does not carry over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.specs.entities import (
+    RunSpec,
+    TaskSpec,
+    WorkflowSpec,
+    parse_run,
+    parse_task,
+    parse_workflow,
+)
+from dh_kfp_pulumi.specs.validation import join_path
+
+ENTITY_KINDS = ("kfp", "kfp+pipeline", "kfp+pipeline:run")
+
+# our field -> where it sits in a workflow entity
+_WORKFLOW_PATHS = {
+    "project": "project",
+    "name": "name",
+    "description": "metadata.description",
+    "labels": "metadata.labels",
+    "embedded": "metadata.embedded",
+    "code_src": "spec.source.source",
+    "source_origin": "spec.source.source",
+    "code": "spec.source.code",
+    "base64": "spec.source.base64",
+    "handler": "spec.source.handler",
+    "lang": "spec.source.lang",
+    "image": "spec.image",
+    "tag": "spec.tag",
+    "uuid": "spec.uuid",
+}
+_TOP_USED = {"kind", "project", "name", "spec", "metadata"}
+
+
+def from_entity(entity: Mapping[str, Any]) -> tuple[WorkflowSpec | TaskSpec | RunSpec, list[str]]:
+    """The spec of a DigitalHub entity and the sorted paths of the fields it ignored."""
+    if not isinstance(entity, Mapping):
+        raise SpecError("entity", [FieldProblem("", "must be a JSON object", entity, True)])
+    kind = entity.get("kind")
+    spec = entity.get("spec") if isinstance(entity.get("spec"), Mapping) else {}
+    ignored = [k for k in entity if k not in _TOP_USED]
+    metadata = entity.get("metadata") if isinstance(entity.get("metadata"), Mapping) else {}
+    if kind == "kfp":
+        return _workflow(entity, spec, metadata, ignored)
+    ignored += [f"metadata.{k}" for k in metadata]
+    if kind == "kfp+pipeline":
+        used = {k for k in TaskSpec.model_fields if k != "action"}
+        data = {k: v for k, v in spec.items() if k in used}
+        ignored += [f"spec.{k}" for k in spec if k not in used]
+        task = _remapped(lambda: parse_task({"action": "pipeline", **data}), "spec.", "task entity")
+        return task, sorted(ignored)
+    if kind == "kfp+pipeline:run":
+        data = {k: v for k, v in spec.items() if k in RunSpec.model_fields}
+        ignored += [f"spec.{k}" for k in spec if k not in RunSpec.model_fields]
+        run = _remapped(lambda: parse_run(data), "spec.", "run entity")
+        return run, sorted(ignored)
+    raise SpecError(
+        "entity",
+        [
+            FieldProblem(
+                "kind", f"must be one of {', '.join(repr(k) for k in ENTITY_KINDS)}", kind, True
+            )
+        ],
+    )
+
+
+def _workflow(
+    entity: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    ignored: list[str],
+) -> tuple[WorkflowSpec, list[str]]:
+    source = spec.get("source") if isinstance(spec.get("source"), Mapping) else {}
+    data: dict[str, Any] = {"kind": "kfp"}
+    for key in ("project", "name"):
+        value = entity.get(key, metadata.get(key))
+        if value is not None:
+            data[key] = value
+    for ours, theirs in (
+        ("description", "description"),
+        ("labels", "labels"),
+        ("embedded", "embedded"),
+    ):
+        if metadata.get(theirs) is not None:
+            data[ours] = metadata[theirs]
+    ignored += [
+        f"metadata.{k}"
+        for k in metadata
+        if k not in ("project", "name", "description", "labels", "embedded")
+    ]
+    for key in ("code", "base64", "handler", "lang"):
+        if source.get(key) is not None:
+            data[key] = source[key]
+    if source.get("source") is not None:
+        # With the text inline, `source` only says which file it came from.
+        inline = "code" in data or "base64" in data
+        data["source_origin" if inline else "code_src"] = source["source"]
+    ignored += [
+        f"spec.source.{k}"
+        for k in source
+        if k not in ("source", "code", "base64", "handler", "lang")
+    ]
+    for key in ("image", "tag", "uuid"):
+        if spec.get(key) is not None:
+            data[key] = spec[key]
+    ignored += [f"spec.{k}" for k in spec if k not in ("source", "image", "tag", "uuid")]
+    name = data.get("name")
+    workflow = _remapped(lambda: parse_workflow(data), _WORKFLOW_PATHS, f"workflow entity {name!r}")
+    return workflow, sorted(ignored)
+
+
+def _remapped(parse: Any, paths: Mapping[str, str] | str, subject: str) -> BaseModel:
+    """Run `parse`, rewriting problem paths to where the fields sit in the entity."""
+    try:
+        return parse()
+    except SpecError as exc:
+        problems = []
+        for p in exc.problems:
+            head, _, rest = p.path.partition(".")
+            bracket = head.find("[")
+            if bracket > 0:
+                head, rest = head[:bracket], head[bracket:] + (f".{rest}" if rest else "")
+            if isinstance(paths, str):
+                where = paths + head if head else paths.rstrip(".")
+            else:
+                where = paths.get(head, head)
+            path = join_path(where, rest) if rest else where
+            message = (
+                "required" if p.message.startswith("required") and not p.has_value else p.message
+            )
+            problems.append(FieldProblem(path, message, p.value, p.has_value))
+        raise SpecError(subject, problems) from None
