@@ -1,0 +1,426 @@
+"""The compiler: a Workflow (or one Function run alone) -> KFP IR YAML + content hash.
+
+The workflow's pipeline module is executed and its handler called under
+`pipeline_context()` inside a `kfp.dsl.pipeline`; each `pc.step` becomes a KFP
+task of a component generated for the step (`components`). Function code is
+never executed here: a python function's module is only checked (ast) and
+embedded in its component as text.
+
+Deterministic: the same specs give byte-identical YAML on any machine and in any
+order of dict keys (names are sorted, no absolute path or time reaches the IR).
+The hash covers the YAML, which embeds function code, requirements, images and
+pod settings; a header comment adds the digest of the workflow's own source, so
+that any change of the handler's code makes a new hash even when the pipeline
+it declares is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import re
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from kfp import compiler as kfp_compiler
+from kfp import dsl as kfp_dsl
+from kfp.dsl.types import type_utils
+
+from dh_kfp_pulumi import components, dsl
+from dh_kfp_pulumi.errors import BuildError, DhKfpError
+from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
+
+__all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
+
+HEADER_PREFIX = "# dh-kfp-pulumi"
+_MAX_PIPELINE_NAME = 128
+
+# kfp keeps the pipeline being defined in a class attribute: one build at a time per process.
+_KFP_LOCK = threading.RLock()
+
+# Pipeline parameter annotations we accept (also as strings, for `from __future__ import annotations`).
+_PARAMETER_TYPES: dict[Any, type] = {t: t for t in (str, int, float, bool, dict, list)}
+_PARAMETER_TYPES.update({t.__name__: t for t in (str, int, float, bool, dict, list)})
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A compiled pipeline."""
+
+    yaml: str
+    spec_hash: str  # sha256 hex of `yaml`
+    pipeline_name: str  # the IR's pipelineInfo.name
+    parameters: Mapping[str, str] = field(default_factory=dict)  # name -> KFP type (STRING, ...)
+    steps: tuple[str, ...] = ()  # step names, in declaration order
+
+
+def pipeline_name(project: str, name: str) -> str:
+    """`<project>-<name>` in KFP's rule: lowercase letters, digits and '-', at most 128."""
+    raw = f"{project}-{name}"
+    out = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", raw.lower())).strip("-")
+    out = out[:_MAX_PIPELINE_NAME].rstrip("-")
+    if not out:
+        raise BuildError(f"cannot make a KFP pipeline name from {raw!r}: it needs letters or digits")
+    return out
+
+
+def build_workflow(
+    workflow: WorkflowSpec,
+    functions: Iterable[FunctionSpec],
+    task: TaskSpec | PodSettings | None = None,
+    *,
+    base_dir: str | os.PathLike[str] = ".",
+    profiles: Mapping[str, Any] | None = None,
+    default_image: str | None = None,
+    image_pull_secrets: Sequence[str] = (),
+) -> BuildResult:
+    """Compile `workflow` with the project's `functions` and a Task's pod settings.
+
+    Pipeline parameters are the handler's parameters: annotated with str, int, float,
+    bool, dict or list; un-annotated ones are str unless their default is another of
+    these types. `base_dir` is where relative `code_src` paths start (the Pulumi
+    program's directory). Step images: the function's image, else the workflow's
+    image:tag, else `default_image`, else kfp's default.
+    """
+    from dh_kfp_pulumi import source
+
+    loaded = source.load_spec_source(workflow, base_dir)
+    with _KFP_LOCK:
+        handler = source.load_handler(loaded)
+        params = _pipeline_parameters(handler, loaded.function)
+        session = _Session(
+            functions,
+            base_dir=base_dir,
+            workflow_image=workflow.image_ref(),
+            default_image=default_image,
+            pod=_pod_plan(task, profiles, workflow.labels, image_pull_secrets),
+        )
+
+        def body(*args: Any) -> None:
+            handler(**{p.name: value for p, value in zip(params, args, strict=True)})
+
+        result = _compile(
+            pipeline_name(workflow.project, workflow.name),
+            params,
+            body,
+            handler.__doc__,
+            session,
+            what=f"workflow {workflow.name!r} (handler {loaded.function!r})",
+        )
+    digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
+    header = f"{HEADER_PREFIX}: workflow handler {loaded.function} source sha256 {digest}\n"
+    return _result(header + result[0], *result[1:])
+
+
+def build_function_job(
+    function: FunctionSpec,
+    *,
+    inputs: Mapping[str, Any],
+    parameters: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, str] | None = None,
+    values: Sequence[str] | None = None,
+    task: TaskSpec | PodSettings | None = None,
+    base_dir: str | os.PathLike[str] = ".",
+    profiles: Mapping[str, Any] | None = None,
+    default_image: str | None = None,
+    image_pull_secrets: Sequence[str] = (),
+) -> BuildResult:
+    """One function run alone (the seed's `function.run(action="job", inputs=...)`).
+
+    A one-step pipeline named `<project>-<function>-job`; each of `inputs` is a pipeline
+    parameter (its value the default, its type from the value) passed to the step's
+    input of the same name. `parameters`, `outputs` and `values` are the step's.
+    """
+    if not isinstance(inputs, Mapping):
+        raise BuildError(f"inputs: must be a dict of name -> value (got {inputs!r})")
+    params = []
+    for name in sorted(inputs, key=str):
+        value = inputs[name]
+        if not dsl.is_valid_name(name):
+            raise BuildError(
+                f"inputs: {name!r} is not a valid pipeline parameter name; use a Python "
+                "identifier not starting with '_'"
+            )
+        kind = type(value) if type(value) in _PARAMETER_TYPES else None
+        if kind is None:
+            raise BuildError(
+                f"inputs.{name}: must be a str, int, float, bool, dict or list (got {value!r})"
+            )
+        params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=value, annotation=kind))
+    with _KFP_LOCK:
+        session = _Session(
+            [function],
+            base_dir=base_dir,
+            workflow_image=None,
+            default_image=default_image,
+            pod=_pod_plan(task, profiles, function.labels, image_pull_secrets),
+        )
+
+        def body(*args: Any) -> None:
+            with dsl.pipeline_context() as pc:
+                pc.step(
+                    name=function.name,
+                    function=function.name,
+                    action="job",
+                    inputs={p.name: arg for p, arg in zip(params, args, strict=True)},
+                    parameters=parameters,
+                    outputs=outputs,
+                    values=values,
+                )
+
+        result = _compile(
+            pipeline_name(function.project, f"{function.name}-job"),
+            params,
+            body,
+            function.description,
+            session,
+            what=f"job of function {function.name!r}",
+        )
+    return _result(*result)
+
+
+# ---- internals ---------------------------------------------------------------------------
+
+
+def _result(yaml_text: str, name: str, parameters: dict[str, str], steps: tuple[str, ...]):
+    return BuildResult(
+        yaml=yaml_text,
+        spec_hash=hashlib.sha256(yaml_text.encode("utf-8")).hexdigest(),
+        pipeline_name=name,
+        parameters=MappingProxyType(dict(parameters)),
+        steps=steps,
+    )
+
+
+def _compile(
+    name: str,
+    params: list[inspect.Parameter],
+    body: Callable[..., None],
+    description: str | None,
+    session: _Session,
+    *,
+    what: str,
+) -> tuple[str, str, dict[str, str], tuple[str, ...]]:
+    body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    body.__name__ = name.replace("-", "_")
+    body.__doc__ = inspect.cleandoc(description) if description else None
+    with dsl.activate(session) as context:
+        try:
+            graph = kfp_dsl.pipeline(name=name)(body)
+        except DhKfpError:
+            raise
+        except ValueError as exc:
+            if not context.steps and "Task is missing" in str(exc):
+                raise BuildError(f"{what}: declares no step; call pc.step(...) at least once") from None
+            raise _user_error(what, exc) from None
+        except Exception as exc:  # the handler's own bug: show where, not kfp's stack
+            raise _user_error(what, exc) from None
+        steps = tuple(step.name for step in context.steps)
+    with tempfile.TemporaryDirectory(prefix="dh-kfp-build-") as tmp:
+        path = os.path.join(tmp, "pipeline.yaml")
+        try:
+            kfp_compiler.Compiler().compile(graph, path)
+        except Exception as exc:
+            raise BuildError(f"{what}: the kfp compiler refused the pipeline: {exc}") from None
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    types = {p.name: type_utils.get_parameter_type_name(p.annotation) for p in params}
+    return text, name, types, steps
+
+
+def _user_error(what: str, exc: BaseException) -> BuildError:
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(_LIBRARY_DIRS) and f.filename != "<string>"
+    ]
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    return BuildError(f"{what}: {type(exc).__name__}{where}: {exc}")
+
+
+_LIBRARY_DIRS = (
+    os.path.dirname(os.path.dirname(kfp_dsl.__file__)),  # site-packages/kfp
+    os.path.dirname(__file__),
+)
+
+
+def _pipeline_parameters(handler: Callable[..., Any], handler_name: str) -> list[inspect.Parameter]:
+    """The handler's parameters as annotated pipeline parameters."""
+    out = []
+    for p in inspect.signature(handler).parameters.values():
+        where = f"handler {handler_name!r}: parameter {p.name!r}"
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise BuildError(f"{where}: *args/**kwargs cannot be pipeline parameters; name each one")
+        if not dsl.is_valid_name(p.name):
+            raise BuildError(f"{where}: pipeline parameter names must not start with '_'")
+        annotation = p.annotation
+        if annotation is inspect.Parameter.empty:
+            default_type = type(p.default)
+            kind = default_type if default_type in (int, float, bool, dict, list) else str
+        else:
+            kind = _PARAMETER_TYPES.get(annotation)
+            if kind is None:
+                raise BuildError(
+                    f"{where}: annotation {annotation!r} is not a pipeline parameter type; "
+                    "use str, int, float, bool, dict or list (or none: str)"
+                )
+        default = p.default
+        if default is not inspect.Parameter.empty and default is not None:
+            try:
+                default = dsl._literal(default)
+            except dsl._NotLiteral as exc:
+                raise BuildError(f"{where}: default {p.default!r} is not JSON: {exc.reason}") from None
+            if not _matches(kind, default):
+                raise BuildError(f"{where}: default {p.default!r} is not a {kind.__name__}")
+        out.append(p.replace(kind=p.POSITIONAL_OR_KEYWORD, annotation=kind, default=default))
+    return out
+
+
+def _matches(kind: type, value: Any) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+@dataclass
+class _PodPlan:
+    settings: PodSettings | None
+    labels: tuple[str, ...]
+    image_pull_secrets: tuple[str, ...]
+    apply: Callable[..., None]
+
+
+def _pod_plan(
+    task: TaskSpec | PodSettings | None,
+    profiles: Mapping[str, Any] | None,
+    labels: Sequence[str],
+    image_pull_secrets: Sequence[str],
+) -> _PodPlan | None:
+    """What every step gets from the Task, the workflow's labels and pull secrets; None if nothing."""
+    settings = None
+    if task is not None:
+        fields = PodSettings.model_fields
+        settings = PodSettings.model_validate(
+            {k: v for k, v in task.model_dump().items() if k in fields}
+        )
+        if not any(v not in (None, [], {}) for v in settings.model_dump().values()):
+            settings = None
+    labels = tuple(labels or ())
+    pull = tuple(image_pull_secrets or ())
+    if settings is None and not labels and not pull:
+        return None
+    try:
+        from dh_kfp_pulumi.platform import apply_pod_settings
+        from dh_kfp_pulumi.specs.pod import resolve_profile
+    except ImportError:
+        raise BuildError(
+            "pod settings (task settings, workflow labels, image pull secrets) are not "
+            "supported yet by this build"
+        ) from None
+    if settings is not None:
+        settings = resolve_profile(settings, profiles or {})
+    return _PodPlan(settings, labels, pull, apply_pod_settings)
+
+
+class _Session:
+    """The StepFactory of one build: the project's functions, resolved on first use."""
+
+    def __init__(
+        self,
+        functions: Iterable[FunctionSpec],
+        *,
+        base_dir: str | os.PathLike[str],
+        workflow_image: str | None,
+        default_image: str | None,
+        pod: _PodPlan | None,
+    ):
+        self._specs: dict[str, FunctionSpec] = {}
+        for spec in functions:
+            if spec.name in self._specs:
+                raise BuildError(
+                    f"functions: two functions are named {spec.name!r}; function names must be "
+                    "unique in a project"
+                )
+            self._specs[spec.name] = spec
+        self._resolved: dict[str, components.StepFunction] = {}
+        self._base_dir = base_dir
+        self._workflow_image = workflow_image
+        self._default_image = default_image
+        self._pod = pod
+
+    def function_names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def create_task(self, call: dsl.StepCall) -> Any:
+        function = self._resolve(call.function)
+        image = (
+            function.image
+            or self._workflow_image
+            or self._default_image
+            or components.KFP_DEFAULT_IMAGE
+        )
+        arguments = components.classify(call)
+        if function.kind == "python":
+            component = components.python_component(call, function, image)
+        else:
+            component = components.container_component(call, function, image)
+        try:
+            task = component(**components.task_arguments(arguments))
+        except (TypeError, ValueError) as exc:
+            raise BuildError(f"{call.where}: step {call.name!r}: {exc}") from None
+        task.set_display_name(call.name)
+        for name, value in function.envs:
+            task.set_env_variable(name, value)
+        if self._pod is not None:
+            self._pod.apply(
+                task,
+                self._pod.settings or PodSettings(),
+                labels=self._pod.labels,
+                image_pull_secrets=self._pod.image_pull_secrets,
+            )
+        return task
+
+    def _resolve(self, name: str) -> components.StepFunction:
+        found = self._resolved.get(name)
+        if found is None:
+            found = self._resolved[name] = step_function(self._specs[name], self._base_dir)
+        return found
+
+
+def step_function(spec: FunctionSpec, base_dir: str | os.PathLike[str]) -> components.StepFunction:
+    """A FunctionSpec with its source loaded (python) and fields normalised for the IR."""
+    envs = tuple(sorted({e.name: e.value for e in spec.envs}.items()))
+    if spec.kind == "container":
+        return components.StepFunction(
+            name=spec.name,
+            kind="container",
+            image=spec.image_ref(),
+            command=tuple(spec.command),
+            args=tuple(spec.args),
+            envs=envs,
+        )
+    from dh_kfp_pulumi import source
+
+    loaded = source.load_spec_source(spec, base_dir)
+    source.check_handler_defined(loaded)
+    return components.StepFunction(
+        name=spec.name,
+        kind="python",
+        image=spec.image_ref(),
+        source=loaded.text,
+        # Named after the module, not the path or URL it came from: no machine paths or
+        # URL tokens in the IR, and tracebacks in the step still say `download.py:12`.
+        filename=loaded.module.replace(".", "/") + ".py",
+        module_name=loaded.module,
+        handler=loaded.function,
+        requirements=tuple(sorted(set(spec.requirements))),
+        envs=envs,
+    )

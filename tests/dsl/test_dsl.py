@@ -1,0 +1,255 @@
+"""pipeline_context() / pc.step(...): the seed's semantics and every bad step argument.
+
+Steps are created for real inside a kfp pipeline, with a factory that makes a python
+component per step (what the build does, minus source loading).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from kfp import dsl as kfp_dsl
+from kfp.dsl import pipeline_channel
+
+from dh_kfp_pulumi import components, dsl
+from dh_kfp_pulumi.dsl import pipeline_context
+from dh_kfp_pulumi.errors import BuildError
+
+SOURCE = "def run(**kwargs):\n    return kwargs\n"
+
+
+class Factory:
+    def __init__(self, names=("downloader-funct", "extract-parkings")):
+        self.names = list(names)
+        self.calls: list[dsl.StepCall] = []
+
+    def function_names(self):
+        return self.names
+
+    def create_task(self, call):
+        self.calls.append(call)
+        function = components.StepFunction(
+            name=call.function,
+            kind="python",
+            source=SOURCE,
+            filename="run.py",
+            module_name="run",
+            handler="run",
+        )
+        component = components.python_component(call, function, "python:3.11")
+        return component(**components.task_arguments(components.classify(call)))
+
+
+def run(handler, factory=None, params="url: str"):
+    """Run `handler(url)` as a kfp pipeline under an active dh-kfp context."""
+    factory = factory or Factory()
+    namespace = {"handler": handler}
+    code = f"def pipe({params}):\n    handler({params.split(':')[0]})\n"
+    exec(compile(code, "pipe.py", "exec", dont_inherit=True), namespace)
+    with dsl.activate(factory) as context:
+        kfp_dsl.pipeline(name="t")(namespace["pipe"])
+    return context, factory
+
+
+def seed_handler(url):
+    with pipeline_context() as pc:
+        step1 = pc.step(
+            name="download",
+            function="downloader-funct",
+            action="job",
+            inputs={"url": url},
+            outputs={"dataset": "dataset"},
+        )
+        pc.step(
+            name="extract_parking",
+            function="extract-parkings",
+            action="job",
+            inputs={"di": step1.outputs["dataset"]},
+            outputs={"parkings": "parkings"},
+        )
+
+
+def test_seed_steps_chain_outputs_into_inputs():
+    context, factory = run(seed_handler)
+    first, second = context.steps
+    assert [s.name for s in context.steps] == ["download", "extract_parking"]
+    assert isinstance(first.outputs["dataset"], pipeline_channel.PipelineArtifactChannel)
+    assert first.outputs["dataset"].task_name == "download"
+    assert second.task.name == "extract-parking"
+    di = factory.calls[1].inputs["di"]
+    assert isinstance(di, pipeline_channel.PipelineArtifactChannel)
+    assert (di.task_name, di.name) == ("download", "dataset")
+    url = factory.calls[0].inputs["url"]
+    assert isinstance(url, pipeline_channel.PipelineParameterChannel) and url.task_name is None
+    assert list(first.outputs) == ["dataset"] and len(first.outputs) == 1
+
+
+def test_values_are_string_outputs_and_parameters_reach_the_call():
+    def handler(url):
+        with pipeline_context() as pc:
+            s = pc.step(
+                name="count",
+                function="downloader-funct",
+                inputs={"url": url},
+                parameters={"limit": 3, "opts": {"b": 1, "a": [1, 2]}},
+                values=["rows", "first"],
+            )
+            assert s.call.action == "job"  # the default action
+            pc.step(
+                name="use",
+                function="extract-parkings",
+                inputs={"n": s.outputs["rows"]},
+            )
+
+    context, factory = run(handler)
+    count = factory.calls[0]
+    assert count.values == ("first", "rows")  # order has no meaning: sorted
+    assert count.parameters == {"limit": 3, "opts": {"b": 1, "a": [1, 2]}}
+    rows = context.steps[0].outputs["rows"]
+    assert isinstance(rows, pipeline_channel.PipelineParameterChannel)
+    assert rows.channel_type == "String"
+
+
+def test_keys_are_sorted_whatever_their_order():
+    def handler(url):
+        with pipeline_context() as pc:
+            pc.step(name="a", function="downloader-funct", inputs={"z": 1, "b": url, "m": "x"},
+                    outputs={"y": "Y", "c": "C"})
+
+    _, factory = run(handler)
+    assert list(factory.calls[0].inputs) == ["b", "m", "z"]
+    assert list(factory.calls[0].outputs) == ["c", "y"]
+
+
+def test_pipeline_context_outside_a_build_is_a_clear_error():
+    only = r"pipeline_context\(\) is only available while dh-kfp builds"
+    with pytest.raises(BuildError, match=only), pipeline_context():
+        pass
+    with pytest.raises(BuildError, match="pipeline_context"):
+        seed_handler("https://example.org/x.csv")
+
+
+def test_contexts_do_not_leak_after_the_build():
+    run(seed_handler)
+    with pytest.raises(BuildError), pipeline_context():
+        pass
+
+
+def _step_error(**step):
+    """The BuildError of one bad pc.step(...) after a good first step `s1`."""
+
+    def handler(url):
+        with pipeline_context() as pc:
+            s1 = pc.step(name="download", function="downloader-funct", inputs={"url": url},
+                         outputs={"dataset": "dataset"}, values=["size"])
+            kwargs = {"name": "second", "function": "extract-parkings", **step}
+            for key, value in list(kwargs.items()):
+                if callable(value):
+                    kwargs[key] = value(s1, url)
+            pc.step(**kwargs)
+
+    with pytest.raises(BuildError) as info:
+        run(handler)
+    return str(info.value)
+
+
+def test_unknown_function_lists_the_known_ones():
+    msg = _step_error(function="no-such")
+    assert "step 'second'" in msg and "function" in msg and "'no-such'" in msg
+    assert "['downloader-funct', 'extract-parkings']" in msg
+    assert "test_dsl.py:" in msg  # where in the handler
+
+
+def test_duplicate_step_names():
+    msg = _step_error(name="download")
+    assert "name: is used by an earlier step" in msg and "'download'" in msg
+
+
+def test_names_that_clash_as_kfp_task_names():
+    msg = _step_error(name="Download")
+    assert "KFP task name 'download'" in msg and "like step 'download'" in msg
+
+
+@pytest.mark.parametrize("name", ["", "  ", "___", 7])
+def test_bad_step_names(name):
+    msg = _step_error(name=name)
+    assert "name:" in msg and repr(name) in msg
+
+
+@pytest.mark.parametrize("action", ["serve", "pipeline", "build", None])
+def test_actions_other_than_job(action):
+    msg = _step_error(action=action)
+    assert "action: must be one of ['job']" in msg and repr(action) in msg
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (object(), "a object is none of these"),
+        (math.nan, "NaN"),
+        ({1: "x"}, "dict keys must be strings"),
+        (lambda s1, url: [url], "not inside a list or dict"),
+        (lambda s1, url: s1, "step.outputs['key']"),
+        (lambda s1, url: s1.outputs, "step.outputs['key']"),
+        ({1, 2}, "a set is none of these"),
+    ],
+)
+def test_inputs_that_are_no_literal_parameter_or_output(value, hint):
+    if callable(value):
+        msg = _step_error(inputs=lambda s1, url: {"di": value(s1, url)})
+    else:
+        msg = _step_error(inputs={"di": value})
+    assert "inputs.di: must be a literal" in msg or "inputs.di: pass one output" in msg
+    assert hint in msg
+
+
+def test_parameters_are_checked_like_inputs():
+    msg = _step_error(parameters={"p": object()})
+    assert "parameters.p: must be a literal" in msg
+
+
+def test_an_undeclared_output_names_the_step_and_the_declared_ones():
+    msg = _step_error(inputs=lambda s1, url: {"di": s1.outputs["datasets"]})
+    assert "step 'download': outputs['datasets'] is not declared" in msg
+    assert "['dataset', 'size']" in msg
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"inputs": {"x": 1}, "parameters": {"x": 2}},
+        {"inputs": {"x": 1}, "outputs": {"x": "x"}},
+        {"parameters": {"x": 1}, "values": ["x"]},
+        {"outputs": {"x": "x"}, "values": ["x"]},
+    ],
+)
+def test_a_name_used_twice_across_fields(step):
+    msg = _step_error(**step)
+    assert "name 'x' is already used in" in msg
+
+
+@pytest.mark.parametrize("bad", ["a-b", "class", "_x", "Output", "1x", ""])
+@pytest.mark.parametrize("field", ["inputs", "parameters", "outputs"])
+def test_names_that_are_no_identifier(field, bad):
+    value = "name" if field == "outputs" else 1
+    msg = _step_error(**{field: {bad: value}})
+    assert f"{field}: name must be a Python identifier" in msg and repr(bad) in msg
+
+
+def test_bad_values():
+    assert "values: must be a list of names" in _step_error(values="size")
+    assert "values[1]: must be a Python identifier" in _step_error(values=["ok", "not ok"])
+    assert "values[1]: is listed twice" in _step_error(values=["a", "a"])
+
+
+def test_bad_outputs():
+    assert "outputs: must be a dict" in _step_error(outputs=["dataset"])
+    assert "outputs.d: must be a non-empty artifact name" in _step_error(outputs={"d": ""})
+    assert "outputs.d: must be a non-empty artifact name" in _step_error(outputs={"d": 3})
+    assert "inputs: must be a dict" in _step_error(inputs=[1])
+
+
+def test_literals_are_normalised():
+    assert dsl._literal((1, "a", None, {"k": (True, 2.5)})) == [1, "a", None, {"k": [True, 2.5]}]
+    assert dsl.literal_json({"b": 1, "a": [2]}) == '{"a":[2],"b":1}'
