@@ -139,8 +139,8 @@ def _remapped(parse: Any, paths: Mapping[str, str] | str, subject: str) -> BaseM
             else:
                 where = paths.get(head, head)
             path = join_path(where, rest) if rest else where
-            message = (
-                "required" if p.message.startswith("required") and not p.has_value else p.message
-            )
+            # the library-form hint about `project` means nothing for an entity
+            required = p.path == "project" and p.message.startswith("required")
+            message = "required" if required else p.message
             problems.append(FieldProblem(path, message, p.value, p.has_value))
         raise SpecError(subject, problems) from None
