@@ -1,27 +1,1050 @@
-"""Pod settings of a Task (the seed's node_selector, volumes, resources, ...).
+"""Pod settings of a Task: the seed's node_selector, volumes, resources, affinity, ...
 
-First cut: the fields and their shapes. Validation of each setting, the profile
-merge and the mapping to KFP platform config arrive with the pod-settings work.
+They are validated here, against what Kubernetes accepts *and* what KFP can express
+through kfp-kubernetes, so that a bad setting fails at `check` (preview) with the field
+path, the value and what would be valid, instead of as a pod that never starts.
+`dh_kfp_pulumi.platform` turns valid settings into KFP platform config.
+
+Kubernetes objects (tolerations, affinity) keep Kubernetes' own camelCase field names,
+so a manifest fragment can be pasted as is. The seed's own shapes (`node_selector`,
+`volumes`, `resources`, `envs`) keep the seed's snake_case names.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+
+from dh_kfp_pulumi.errors import FieldProblem, FieldValueError, SpecError
+
+# ---------------------------------------------------------------------------------------
+# Kubernetes syntax: quantities, names, labels
+# ---------------------------------------------------------------------------------------
+
+_QUANTITY = re.compile(
+    r"^(?P<sign>[+-])?(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+QUANTITY_HELP = (
+    "a Kubernetes quantity: a number with an optional suffix, binary Ki Mi Gi Ti Pi Ei, "
+    "decimal m k M G T P E, or an exponent e3 (e.g. 500m, 0.5, 1Gi, 512Mi, 1e3)"
+)
+
+# What PipelineTask.set_cpu_* / set_memory_* accept: narrower than Kubernetes.
+_KFP_CPU = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
+_KFP_MEMORY = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+# Pod label prefixes that KFP and Argo set themselves on every step pod.
+RESERVED_LABEL_PREFIXES = ("pipelines.kubeflow.org/", "workflows.argoproj.io/")
 
 
-class PodSettings(BaseModel):
-    """Kubernetes settings applied to every step pod of a workflow run."""
+def parse_quantity(value: str | int | float) -> Decimal:
+    """A Kubernetes quantity as a Decimal; ValueError naming the grammar if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"must be {QUANTITY_HELP}")
+    text = str(value).strip() if not isinstance(value, str) else value
+    match = _QUANTITY.match(text)
+    if match is None:
+        hint = " (decimal kilo is a lowercase k)" if text.endswith("K") else ""
+        raise ValueError(f"not {QUANTITY_HELP}{hint}")
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"not {QUANTITY_HELP}") from None
+    if match["sign"] == "-":
+        number = -number
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    if suffix:
+        return number.scaleb(int(suffix[1:]))
+    return number
 
+
+def _plain(number: Decimal) -> str:
+    """A Decimal in plain positional notation, without trailing zeros."""
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+def kfp_cpu(value: str | int | float) -> str:
+    """The CPU quantity in a form `PipelineTask.set_cpu_*` accepts (it rejects 1e3, 2k)."""
+    text = str(value)
+    if _KFP_CPU.match(text):
+        return text
+    return _plain(parse_quantity(value))
+
+
+def kfp_memory(value: str | int | float) -> str:
+    """The memory quantity in a form `set_memory_*` accepts: the user's text, or bytes."""
+    text = str(value)
+    if _KFP_MEMORY.match(text) and not text.endswith("K"):  # K is not Kubernetes
+        return text
+    number = parse_quantity(value)
+    if number != number.to_integral_value():
+        raise ValueError("memory must be a whole number of bytes")
+    return str(int(number))
+
+
+def kfp_accelerator_count(value: str | int | float) -> str:
+    """A GPU count as KFP's `set_accelerator_limit` wants it: a whole number."""
+    number = parse_quantity(value)
+    if number != number.to_integral_value():
+        raise ValueError("a GPU count must be a whole number (e.g. '1')")
+    return str(int(number))
+
+
+def _check_quantity(value: Any, *, positive: bool = False) -> Any:
+    number = parse_quantity(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    if positive and number == 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def check_dns_label(value: str, what: str) -> str:
+    """A name Kubernetes uses as a pod volume name (RFC 1123 label, at most 63 characters)."""
+    if not isinstance(value, str) or not _DNS_LABEL.match(value) or len(value) > 63:
+        raise ValueError(
+            f"{what} must be a Kubernetes DNS label: at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_dns_subdomain(value: str, what: str) -> str:
+    """A Kubernetes object name (RFC 1123 subdomain, at most 253 characters)."""
+    if not isinstance(value, str) or not _DNS_SUBDOMAIN.match(value) or len(value) > 253:
+        raise ValueError(
+            f"{what} must be a Kubernetes object name: lowercase letters, digits, '-' and "
+            "'.', starting and ending with a letter or digit, at most 253 characters"
+        )
+    return value
+
+
+def check_label_key(key: Any) -> str:
+    """A Kubernetes label key: an optional DNS-subdomain prefix and '/', then a name."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("a label key must be a non-empty string")
+    prefix, _, name = key.rpartition("/")
+    if prefix and (not _DNS_SUBDOMAIN.match(prefix) or len(prefix) > 253):
+        raise ValueError(
+            "the label key prefix (before '/') must be a DNS subdomain such as example.com"
+        )
+    if not _LABEL_NAME.match(name) or len(name) > 63:
+        raise ValueError(
+            "a label key name must be at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return key
+
+
+def check_label_value(value: Any) -> str:
+    """A Kubernetes label value: empty, or like a label name (at most 63 characters)."""
+    if not isinstance(value, str):
+        raise ValueError("a label value must be a string (quote numbers and booleans)")
+    if value and (not _LABEL_NAME.match(value) or len(value) > 63):
+        raise ValueError(
+            "a label value must be empty or at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def parse_label(text: Any) -> tuple[str, str]:
+    """A workflow label as a pod label: `key=value`, or a plain `key` (empty value)."""
+    if not isinstance(text, str):
+        raise ValueError("a label must be a string, 'key' or 'key=value'")
+    key, sep, value = text.partition("=")
+    check_label_key(key)
+    check_label_value(value if sep else "")
+    if key.startswith(RESERVED_LABEL_PREFIXES):
+        raise ValueError(
+            f"label keys under {' and '.join(RESERVED_LABEL_PREFIXES)} are set by KFP itself"
+        )
+    return key, value if sep else ""
+
+
+def _check_env_name(name: Any) -> str:
+    if not isinstance(name, str) or not _ENV_NAME.match(name):
+        raise ValueError(
+            "an env var name must be letters, digits, '_', '-' or '.', not starting with a digit"
+        )
+    return name
+
+
+def _check_mount_path(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError("must be an absolute path in the container, e.g. /data")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Sub-models
+# ---------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    node_selector: list[dict[str, Any]] | None = None
-    volumes: list[dict[str, Any]] | None = None
-    resources: dict[str, Any] | None = None
-    affinity: dict[str, Any] | None = None
-    tolerations: list[dict[str, Any]] | None = None
-    envs: list[dict[str, Any]] | None = None
+
+class _K8sModel(_Model):
+    """A Kubernetes object: camelCase names; a snake_case spelling gets a pointed hint."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _snake_case_hint(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            problems = []
+            for key in data:
+                if isinstance(key, str) and key not in cls.model_fields and "_" in key:
+                    camel = re.sub(r"_([a-z])", lambda m: m[1].upper(), key)
+                    if camel in cls.model_fields:
+                        problems.append(
+                            FieldProblem(key, f"unknown field; Kubernetes spells it {camel}")
+                        )
+            if problems:
+                raise FieldValueError(*problems)
+        return data
+
+
+class NodeSelectorEntry(_Model):
+    """One `{key, value}` of the seed's node_selector: a node label the pod requires."""
+
+    key: str
+    value: str
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key(cls, v: Any) -> str:
+        return check_label_key(v)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, v: Any) -> str:
+        return check_label_value(v)
+
+
+VOLUME_TYPES = ("persistent_volume_claim", "empty_dir", "config_map", "secret", "ephemeral")
+ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+EMPTY_DIR_MEDIA = ("", "Memory", "HugePages")
+
+# Which `spec` keys each volume type takes (and the kfp-kubernetes call that uses them).
+VOLUME_SPEC_KEYS: dict[str, tuple[str, ...]] = {
+    "persistent_volume_claim": ("sub_path",),  # mount_pvc
+    "empty_dir": ("medium", "size_limit"),  # empty_dir_mount
+    "config_map": ("optional",),  # use_config_map_as_volume
+    "secret": ("optional",),  # use_secret_as_volume
+    "ephemeral": (  # add_ephemeral_volume
+        "size",
+        "access_modes",
+        "storage_class_name",
+        "labels",
+        "annotations",
+    ),
+}
+
+
+class VolumeSpec(_Model):
+    """The `spec` of a volume; which keys apply depends on `volume_type` (VOLUME_SPEC_KEYS)."""
+
+    sub_path: str | None = None
+    medium: str | None = None
+    size_limit: str | None = None
+    optional: bool | None = None
+    size: str | None = None
+    access_modes: list[str] | None = None
+    storage_class_name: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+    @field_validator("size_limit", "size", mode="before")
+    @classmethod
+    def _quantity(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, str):
+            raise ValueError(f"must be a string holding {QUANTITY_HELP}")
+        return _check_quantity(v, positive=True)
+
+    @field_validator("medium")
+    @classmethod
+    def _medium(cls, v: str | None) -> str | None:
+        if v is not None and v not in EMPTY_DIR_MEDIA and not v.startswith("HugePages-"):
+            raise ValueError("must be '' (node disk), 'Memory', 'HugePages' or 'HugePages-<size>'")
+        return v
+
+    @field_validator("access_modes")
+    @classmethod
+    def _access_modes(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError(f"must list at least one of {', '.join(ACCESS_MODES)}")
+        problems = [
+            FieldProblem(f"[{i}]", f"must be one of {', '.join(ACCESS_MODES)}", mode, True)
+            for i, mode in enumerate(v)
+            if mode not in ACCESS_MODES
+        ]
+        if problems:
+            raise FieldValueError(*problems)
+        return v
+
+    @field_validator("storage_class_name")
+    @classmethod
+    def _storage_class(cls, v: str | None) -> str | None:
+        return v if v is None else check_dns_subdomain(v, "a storage class name")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for key, value in (v or {}).items():
+            try:
+                check_label_key(key)
+                check_label_value(value)
+            except ValueError as exc:
+                raise FieldValueError(FieldProblem(f".{key}", str(exc), value, True)) from None
+        return v
+
+
+class Volume(_Model):
+    """A volume mounted into every step.
+
+    For persistent_volume_claim, config_map and secret, `name` is the name of the existing
+    Kubernetes object (KFP names the pod volume after it); for empty_dir and ephemeral it
+    is the name of the volume that the pod gets.
+    """
+
+    name: str
+    volume_type: str
+    mount_path: str
+    spec: VolumeSpec | None = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> str:
+        return check_dns_label(v, "a volume name")
+
+    @field_validator("volume_type", mode="before")
+    @classmethod
+    def _volume_type(cls, v: Any) -> str:
+        if v not in VOLUME_TYPES:
+            raise ValueError(f"unknown volume_type; allowed: {', '.join(VOLUME_TYPES)}")
+        return v
+
+    @field_validator("mount_path", mode="before")
+    @classmethod
+    def _mount_path(cls, v: Any) -> str:
+        return _check_mount_path(v)
+
+    @model_validator(mode="after")
+    def _spec_fits_type(self) -> Volume:
+        allowed = VOLUME_SPEC_KEYS[self.volume_type]
+        given = self.spec.model_fields_set if self.spec is not None else set()
+        problems = [
+            FieldProblem(
+                f"spec.{key}",
+                f"not a setting of a {self.volume_type} volume; "
+                f"allowed: {', '.join(allowed) or 'none'}",
+            )
+            for key in VolumeSpec.model_fields
+            if key in given and key not in allowed
+        ]
+        if self.volume_type == "ephemeral" and (self.spec is None or self.spec.size is None):
+            problems.append(
+                FieldProblem("spec.size", "required for an ephemeral volume (e.g. '5Gi')")
+            )
+        if problems:
+            raise FieldValueError(*problems)
+        return self
+
+
+class ResourceAmount(_Model):
+    """The `{requests, limits}` form of one resource."""
+
+    requests: str | int | float | None = None
+    limits: str | int | float | None = None
+
+
+QuantitySpec = str | int | float | ResourceAmount
+
+
+def _resource(value: Any, *, gpu: bool) -> Any:
+    """Validate one of cpu / mem / gpu: a quantity, or a mapping {requests, limits}."""
+    if value is None:
+        return value
+    if isinstance(value, ResourceAmount):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in ("requests", "limits")]
+        if unknown:
+            raise FieldValueError(
+                *(
+                    FieldProblem(str(k), "unknown field; known fields: requests, limits")
+                    for k in unknown
+                )
+            )
+        amounts: dict[str, Decimal] = {}
+        problems = []
+        for key in ("requests", "limits"):
+            if value.get(key) is None:
+                continue
+            try:
+                amounts[key] = _amount(value[key], gpu=gpu)
+            except ValueError as exc:
+                problems.append(FieldProblem(key, str(exc), value[key], True))
+        if problems:
+            raise FieldValueError(*problems)
+        if not amounts:
+            raise ValueError("give requests, limits or both")
+        if gpu:
+            if "limits" not in amounts:
+                raise FieldValueError(
+                    FieldProblem("limits", "required: Kubernetes takes a GPU count as a limit")
+                )
+            if "requests" in amounts and amounts["requests"] != amounts["limits"]:
+                raise FieldValueError(
+                    FieldProblem(
+                        "requests",
+                        "must equal limits for a GPU (or be left out)",
+                        value["requests"],
+                        True,
+                    )
+                )
+        elif (
+            "requests" in amounts
+            and "limits" in amounts
+            and amounts["requests"] > amounts["limits"]
+        ):
+            raise FieldValueError(
+                FieldProblem(
+                    "requests",
+                    f"must not exceed limits ({value['limits']!r})",
+                    value["requests"],
+                    True,
+                )
+            )
+        return ResourceAmount(**{k: value[k] for k in amounts})
+    _amount(value, gpu=gpu)
+    return value
+
+
+def _amount(value: Any, *, gpu: bool) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"must be {QUANTITY_HELP}, or a mapping {{requests, limits}}")
+    number = parse_quantity(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    if gpu and number != number.to_integral_value():
+        raise ValueError("a GPU count must be a whole number (e.g. '1')")
+    return number
+
+
+class Resources(_Model):
+    """The seed's resources: cpu, mem, gpu (a quantity each, or {requests, limits}).
+
+    A plain quantity sets both the request and the limit. `gpu_type` is the accelerator
+    (KFP's `set_accelerator_type`, a Kubernetes resource name such as nvidia.com/gpu).
+    """
+
+    cpu: QuantitySpec | None = None
+    mem: QuantitySpec | None = None
+    gpu: QuantitySpec | None = None
+    gpu_type: str | None = None
+
+    @field_validator("cpu", "mem", mode="before")
+    @classmethod
+    def _cpu_mem(cls, v: Any, info: ValidationInfo) -> Any:
+        v = _resource(v, gpu=False)
+        if info.field_name == "mem":
+            for amount in _amounts(v):
+                kfp_memory(amount)
+        return v
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu(cls, v: Any) -> Any:
+        return _resource(v, gpu=True)
+
+    @field_validator("gpu_type", mode="before")
+    @classmethod
+    def _gpu_type(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, str) or not v:
+            raise ValueError("must be an accelerator name such as nvidia.com/gpu")
+        prefix, _, name = v.rpartition("/")
+        if (prefix and not _DNS_SUBDOMAIN.match(prefix)) or not _LABEL_NAME.match(name):
+            raise ValueError(
+                "must be an accelerator resource name such as nvidia.com/gpu or amd.com/gpu"
+            )
+        return v
+
+
+def _amounts(spec: Any) -> list[Any]:
+    if spec is None:
+        return []
+    if isinstance(spec, ResourceAmount):
+        return [a for a in (spec.requests, spec.limits) if a is not None]
+    return [spec]
+
+
+def requests_and_limits(spec: QuantitySpec | None) -> tuple[Any, Any]:
+    """(request, limit) of one resource; a plain quantity is both."""
+    if spec is None:
+        return None, None
+    if isinstance(spec, ResourceAmount):
+        return spec.requests, spec.limits
+    return spec, spec
+
+
+TOLERATION_OPERATORS = ("Equal", "Exists")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+class Toleration(_K8sModel):
+    """A Kubernetes toleration (kfp-kubernetes `add_toleration`)."""
+
+    key: str | None = None
+    operator: str | None = None
+    value: str | None = None
+    effect: str | None = None
+    tolerationSeconds: int | None = None  # noqa: N815 - Kubernetes' own spelling
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        return check_label_key(v) if v else v
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, v: str | None) -> str | None:
+        if v is not None and v not in TOLERATION_OPERATORS:
+            raise ValueError(f"must be one of {', '.join(TOLERATION_OPERATORS)}")
+        return v
+
+    @field_validator("effect")
+    @classmethod
+    def _effect(cls, v: str | None) -> str | None:
+        if v and v not in TAINT_EFFECTS:
+            raise ValueError(
+                f"must be one of {', '.join(TAINT_EFFECTS)} (or left out to match all effects)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Toleration:
+        operator = self.operator or "Equal"
+        if not self.key and operator != "Exists":
+            raise FieldValueError(
+                FieldProblem(
+                    "operator",
+                    "must be Exists when key is empty (match every taint)",
+                    self.operator,
+                    True,
+                )
+            )
+        if operator == "Exists" and self.value:
+            raise FieldValueError(
+                FieldProblem("value", "must be empty when operator is Exists", self.value, True)
+            )
+        if operator == "Equal" and self.value:
+            try:
+                check_label_value(self.value)
+            except ValueError as exc:
+                raise FieldValueError(FieldProblem("value", str(exc), self.value, True)) from None
+        if self.tolerationSeconds is not None and self.effect != "NoExecute":
+            raise FieldValueError(
+                FieldProblem(
+                    "tolerationSeconds",
+                    "only allowed with effect NoExecute",
+                    self.tolerationSeconds,
+                    True,
+                )
+            )
+        return self
+
+
+NODE_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+
+
+class NodeSelectorRequirement(_K8sModel):
+    """One matchExpressions / matchFields entry of a node selector term."""
+
+    key: str
+    operator: str
+    values: list[str] | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return check_label_key(v)
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, v: str) -> str:
+        if v not in NODE_OPERATORS:
+            raise ValueError(f"must be one of {', '.join(NODE_OPERATORS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> NodeSelectorRequirement:
+        values = self.values or []
+        if self.operator in ("In", "NotIn") and not values:
+            raise FieldValueError(FieldProblem("values", f"required with operator {self.operator}"))
+        if self.operator in ("Exists", "DoesNotExist") and values:
+            raise FieldValueError(
+                FieldProblem("values", f"must be empty with operator {self.operator}", values, True)
+            )
+        if self.operator in ("Gt", "Lt") and (len(values) != 1 or not _is_int(values[0])):
+            raise FieldValueError(
+                FieldProblem(
+                    "values", f"operator {self.operator} takes exactly one integer", values, True
+                )
+            )
+        return self
+
+
+def _is_int(text: str) -> bool:
+    return re.fullmatch(r"[+-]?[0-9]+", text) is not None
+
+
+class NodeSelectorTerm(_K8sModel):
+    """A node selector term: requirements that must all hold (ANDed)."""
+
+    matchExpressions: list[NodeSelectorRequirement] | None = None  # noqa: N815
+    matchFields: list[NodeSelectorRequirement] | None = None  # noqa: N815
+
+    @field_validator("matchFields")
+    @classmethod
+    def _fields(cls, v: list[NodeSelectorRequirement] | None) -> Any:
+        problems = []
+        for i, req in enumerate(v or []):
+            if req.key != "metadata.name":
+                problems.append(
+                    FieldProblem(
+                        f"[{i}].key", "matchFields only supports metadata.name", req.key, True
+                    )
+                )
+            if req.operator not in ("In", "NotIn") or len(req.values or []) != 1:
+                problems.append(
+                    FieldProblem(
+                        f"[{i}]", "matchFields takes operator In or NotIn with exactly one value"
+                    )
+                )
+        if problems:
+            raise FieldValueError(*problems)
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> NodeSelectorTerm:
+        if not self.matchExpressions and not self.matchFields:
+            raise ValueError(
+                "an empty term matches no node in Kubernetes, and KFP drops it: give "
+                "matchExpressions or matchFields"
+            )
+        return self
+
+
+class NodeSelector(_K8sModel):
+    """requiredDuringSchedulingIgnoredDuringExecution: the terms are ORed."""
+
+    nodeSelectorTerms: list[NodeSelectorTerm]  # noqa: N815
+
+    @field_validator("nodeSelectorTerms")
+    @classmethod
+    def _some(cls, v: list[NodeSelectorTerm]) -> list[NodeSelectorTerm]:
+        if not v:
+            raise ValueError("must hold at least one term")
+        return v
+
+
+class PreferredSchedulingTerm(_K8sModel):
+    weight: int
+    preference: NodeSelectorTerm
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, v: int) -> int:
+        if not 1 <= v <= 100:
+            raise ValueError("must be between 1 and 100")
+        return v
+
+
+class NodeAffinity(_K8sModel):
+    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = None  # noqa: N815
+    preferredDuringSchedulingIgnoredDuringExecution: list[PreferredSchedulingTerm] | None = None  # noqa: N815
+
+
+# Parts of a Kubernetes Affinity that kfp-kubernetes 2.17 has no call for.
+UNSUPPORTED_AFFINITY = {
+    "podAffinity": "pod affinity",
+    "podAntiAffinity": "pod anti-affinity",
+}
+
+
+class Affinity(_K8sModel):
+    """A Kubernetes affinity; KFP (kfp-kubernetes 2.17) can express only nodeAffinity."""
+
+    nodeAffinity: NodeAffinity | None = None  # noqa: N815
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_node_affinity(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            problems = [
+                FieldProblem(
+                    key,
+                    f"KFP cannot express {what}: kfp-kubernetes has only node affinity "
+                    "(add_node_affinity); use nodeAffinity or node_selector instead",
+                )
+                for key, what in UNSUPPORTED_AFFINITY.items()
+                if key in data
+            ]
+            if problems:
+                raise FieldValueError(*problems)
+        return data
+
+
+class EnvVar(_Model):
+    """One `{name, value}` of the seed's envs."""
+
+    name: str
+    value: str
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> str:
+        return _check_env_name(v)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(
+                f"must be a string ({type(v).__name__} given): Kubernetes env values are "
+                "strings, so quote it"
+            )
+        return v
+
+
+# ---------------------------------------------------------------------------------------
+# Secrets
+# ---------------------------------------------------------------------------------------
+
+SECRETS_MOUNT_ROOT = "/etc/secrets"
+
+
+class SecretRef(BaseModel):
+    """One parsed `secrets` entry.
+
+    `name` mounts the whole Secret at SECRETS_MOUNT_ROOT/<name>; `name:KEY` sets env var
+    KEY from the Secret's key KEY; `name:key=ENV` sets env var ENV from key `key`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    secret: str
+    key: str | None = None
+    env: str | None = None
+
+    @property
+    def mount_path(self) -> str:
+        return f"{SECRETS_MOUNT_ROOT}/{self.secret}"
+
+
+SECRET_FORMS = "'name' (mounted at /etc/secrets/name), 'name:KEY' (env var KEY) or 'name:key=ENV'"
+
+
+def parse_secret(text: Any) -> SecretRef:
+    """One `secrets` entry; ValueError naming the accepted forms."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"must be a string: {SECRET_FORMS}")
+    name, sep, rest = text.partition(":")
+    if not sep:
+        check_dns_label(name, "a Secret mounted as a volume")
+        return SecretRef(secret=name)
+    check_dns_subdomain(name, "a Secret name")
+    key, eq, env = rest.partition("=")
+    if not _SECRET_KEY.match(key):
+        raise ValueError(
+            f"the Secret key must be letters, digits, '-', '_' or '.'; forms: {SECRET_FORMS}"
+        )
+    env = env if eq else key
+    try:
+        _check_env_name(env)
+    except ValueError:
+        raise ValueError(
+            f"{env!r} is not a valid env var name; name it with 'name:key=ENV'"
+        ) from None
+    return SecretRef(secret=name, key=key, env=env)
+
+
+# ---------------------------------------------------------------------------------------
+# PodSettings
+# ---------------------------------------------------------------------------------------
+
+
+class PodSettings(_Model):
+    """Kubernetes settings applied to every step pod of a workflow run."""
+
+    node_selector: list[NodeSelectorEntry] | None = None
+    volumes: list[Volume] | None = None
+    resources: Resources | None = None
+    affinity: Affinity | None = None
+    tolerations: list[Toleration] | None = None
+    envs: list[EnvVar] | None = None
     secrets: list[str] | None = None
     profile: str | None = None
     caching: bool | None = None
+
+    @field_validator("node_selector")
+    @classmethod
+    def _unique_selector_keys(cls, v: list[NodeSelectorEntry] | None) -> Any:
+        _unique(v or [], lambda e: e.key, "key", "node selector key")
+        return v
+
+    @field_validator("volumes")
+    @classmethod
+    def _unique_volumes(cls, v: list[Volume] | None) -> Any:
+        _unique(v or [], lambda e: e.name, "name", "volume name (a pod's volume names are unique)")
+        _unique(v or [], lambda e: e.mount_path, "mount_path", "mount path")
+        return v
+
+    @field_validator("envs")
+    @classmethod
+    def _unique_envs(cls, v: list[EnvVar] | None) -> Any:
+        _unique(v or [], lambda e: e.name, "name", "env name")
+        return v
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secrets(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None or not isinstance(v, list):
+            return v
+        problems = []
+        refs: list[tuple[int, SecretRef]] = []
+        for i, entry in enumerate(v):
+            try:
+                refs.append((i, parse_secret(entry)))
+            except ValueError as exc:
+                problems.append(FieldProblem(f"[{i}]", str(exc), entry, True))
+        envs = {e.name: i for i, e in enumerate(info.data.get("envs") or [])}
+        volumes = info.data.get("volumes") or []
+        names = {vol.name: i for i, vol in enumerate(volumes)}
+        paths = {vol.mount_path: i for i, vol in enumerate(volumes)}
+        seen_env: dict[str, int] = {}
+        seen_mount: dict[str, int] = {}
+        for i, ref in refs:
+            if ref.env is not None:
+                if ref.env in envs:
+                    problems.append(
+                        FieldProblem(
+                            f"[{i}]",
+                            f"env var {ref.env} is also set by envs[{envs[ref.env]}]",
+                            v[i],
+                            True,
+                        )
+                    )
+                elif ref.env in seen_env:
+                    problems.append(
+                        FieldProblem(
+                            f"[{i}]",
+                            f"env var {ref.env} is also set by secrets[{seen_env[ref.env]}]",
+                            v[i],
+                            True,
+                        )
+                    )
+                seen_env.setdefault(ref.env, i)
+                continue
+            if ref.secret in seen_mount:
+                problems.append(
+                    FieldProblem(
+                        f"[{i}]",
+                        f"already mounted by secrets[{seen_mount[ref.secret]}]",
+                        v[i],
+                        True,
+                    )
+                )
+            elif ref.secret in names:
+                problems.append(
+                    FieldProblem(
+                        f"[{i}]",
+                        f"KFP names the pod volume after the Secret, and volumes"
+                        f"[{names[ref.secret]}] already has the name {ref.secret}",
+                        v[i],
+                        True,
+                    )
+                )
+            elif ref.mount_path in paths:
+                problems.append(
+                    FieldProblem(
+                        f"[{i}]",
+                        f"mount path {ref.mount_path} is used by volumes[{paths[ref.mount_path]}]",
+                        v[i],
+                        True,
+                    )
+                )
+            seen_mount.setdefault(ref.secret, i)
+        if problems:
+            raise FieldValueError(*problems)
+        return v
+
+    def secret_refs(self) -> list[SecretRef]:
+        """The parsed `secrets` entries, in order."""
+        return [parse_secret(s) for s in self.secrets or []]
+
+
+def _unique(items: list[Any], get: Any, field: str, what: str) -> None:
+    first: dict[Any, int] = {}
+    problems = []
+    for i, item in enumerate(items):
+        value = get(item)
+        if value in first:
+            problems.append(
+                FieldProblem(
+                    f"[{i}].{field}",
+                    f"duplicate {what}: already in entry {first[value]}",
+                    value,
+                    True,
+                )
+            )
+        first.setdefault(value, i)
+    if problems:
+        raise FieldValueError(*problems)
+
+
+POD_FIELDS = tuple(PodSettings.model_fields)
+
+
+# ---------------------------------------------------------------------------------------
+# Profiles
+# ---------------------------------------------------------------------------------------
+
+PROFILES_SUBJECT = "stack config dh-kfp:profiles"
+
+
+def resolve_profile(settings: PodSettings, profiles: Mapping[str, Mapping] | None) -> PodSettings:
+    """The settings with their named profile merged under them (the task wins).
+
+    Merge, field by field (None in the task means "not set"):
+    - node_selector, envs, volumes: merged by key / name / name; the task's entry wins;
+    - tolerations, secrets: the profile's entries, then the task's (exact repeats dropped);
+    - resources: per resource (cpu, mem, gpu, gpu_type), the task's entry wins whole;
+    - affinity, caching: the task's value wins whole.
+    The result has `profile=None` (it is resolved) and keeps the type of `settings`.
+    """
+    name = settings.profile
+    if name is None:
+        return settings
+    profiles = profiles or {}
+    if name not in profiles:
+        defined = ", ".join(sorted(profiles)) or "none (set dh-kfp:profiles in the stack config)"
+        raise SpecError(
+            "task", [FieldProblem("profile", f"unknown profile; defined: {defined}", name, True)]
+        )
+    body = profiles[name]
+    base = f"profiles.{name}"
+    if not isinstance(body, Mapping):
+        raise SpecError(
+            PROFILES_SUBJECT,
+            [FieldProblem(base, "must be a mapping of pod settings", body, True)],
+        )
+    if "profile" in body:
+        raise SpecError(
+            PROFILES_SUBJECT,
+            [FieldProblem(f"{base}.profile", "profiles do not nest", body["profile"], True)],
+        )
+    profile = _parse(body, PROFILES_SUBJECT, base)
+    merged = _merge(profile, settings)
+    result = _parse(merged, f"task (with profile {name!r})", "")
+    return settings.model_copy(update={f: getattr(result, f) for f in POD_FIELDS})
+
+
+def _parse(data: Mapping[str, Any], subject: str, base: str) -> PodSettings:
+    from pydantic import ValidationError
+
+    from dh_kfp_pulumi.specs.validation import join_path, problems_from
+
+    try:
+        return PodSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            FieldProblem(join_path(base, p.path), p.message, p.value, p.has_value)
+            for p in problems_from(exc, PodSettings)
+        ]
+        raise SpecError(subject, problems) from None
+
+
+def _merge(profile: PodSettings, task: PodSettings) -> dict[str, Any]:
+    p = profile.model_dump(exclude_none=True)
+    t = {f: v for f, v in task.model_dump(exclude_none=True).items() if f in POD_FIELDS}
+    out: dict[str, Any] = {**p, **t}
+    for field, key in (("node_selector", "key"), ("envs", "name"), ("volumes", "name")):
+        if field in p and field in t:
+            out[field] = _merge_by(p[field], t[field], key)
+    for field in ("tolerations", "secrets"):
+        if field in p and field in t:
+            out[field] = p[field] + [x for x in t[field] if x not in p[field]]
+    if "resources" in p and "resources" in t:
+        out["resources"] = {**p["resources"], **t["resources"]}
+    out["profile"] = None
+    return out
+
+
+def _merge_by(base: list[dict], over: list[dict], key: str) -> list[dict]:
+    """Entries of `base` with those of `over` replacing equal keys; new keys appended."""
+    replaced = {e[key]: e for e in over}
+    out = [replaced.pop(e[key], e) for e in base]
+    return out + [e for e in over if e[key] in replaced]
+
+
+__all__ = [
+    "Affinity",
+    "EnvVar",
+    "NodeAffinity",
+    "NodeSelector",
+    "NodeSelectorEntry",
+    "NodeSelectorRequirement",
+    "NodeSelectorTerm",
+    "PodSettings",
+    "PreferredSchedulingTerm",
+    "ResourceAmount",
+    "Resources",
+    "SecretRef",
+    "Toleration",
+    "Volume",
+    "VolumeSpec",
+    "kfp_accelerator_count",
+    "kfp_cpu",
+    "kfp_memory",
+    "parse_label",
+    "parse_quantity",
+    "parse_secret",
+    "requests_and_limits",
+    "resolve_profile",
+]
