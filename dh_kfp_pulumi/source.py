@@ -327,7 +327,11 @@ def _compile(loaded: LoadedSource) -> tuple[ast.Module, types.CodeType]:
         tree = ast.parse(loaded.text, filename=loaded.filename)
         return tree, compile(tree, loaded.filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        line = f": {exc.text.strip()!r}" if exc.text and exc.text.strip() else ""
+        text = exc.text
+        if text is None and exc.lineno:  # the compiler's errors carry no line text
+            lines = loaded.text.splitlines()
+            text = lines[exc.lineno - 1] if exc.lineno <= len(lines) else None
+        line = f": {text.strip()!r}" if text and text.strip() else ""
         raise SourceError(f"file {loaded.filename}, line {exc.lineno}: {exc.msg}{line}") from None
     except ValueError as exc:  # null bytes
         raise SourceError(f"file {loaded.filename}: not Python source ({exc})") from None

@@ -26,7 +26,12 @@ def test_workflow_entity():
     assert spec.embedded is False  # metadata.embedded
     assert spec.base64 == entity["spec"]["source"]["base64"]
     assert spec.code_src is None and spec.source_origin == "main.py"  # text inline, file named
-    assert (spec.handler, spec.lang, spec.image, spec.tag) == ("pipeline", "python", "debian", "1.22.4")
+    assert (spec.handler, spec.lang, spec.image, spec.tag) == (
+        "pipeline",
+        "python",
+        "debian",
+        "1.22.4",
+    )
     assert spec.image_ref() == "debian:1.22.4"
     assert "def pipeline(url)" in base64.b64decode(spec.base64).decode()
     assert ignored == sorted(ignored)
@@ -48,18 +53,44 @@ def test_task_entity_accepts_every_seed_task_field():
     for field in ("node_selector", "volumes", "resources", "affinity", "tolerations", "envs"):
         assert dumped[field] is not None, field
     assert len(dumped["volumes"]) == 2 and len(dumped["node_selector"]) == 1
-    for platform_only in ("spec.priority_class", "spec.runtime_class", "spec.run_as_user", "spec.workflow", "id", "status"):
+    for platform_only in (
+        "spec.priority_class",
+        "spec.runtime_class",
+        "spec.run_as_user",
+        "spec.workflow",
+        "id",
+        "status",
+    ):
         assert platform_only in ignored
-    for seed_field in ("node_selector", "volumes", "resources", "affinity", "tolerations", "envs", "secrets", "profile", "schedule"):
+    for seed_field in (
+        "node_selector",
+        "volumes",
+        "resources",
+        "affinity",
+        "tolerations",
+        "envs",
+        "secrets",
+        "profile",
+        "schedule",
+    ):
         assert f"spec.{seed_field}" not in ignored
 
 
 def test_run_entity():
     spec, ignored = from_entity(load("run-kfp-pipeline.json"))
     assert isinstance(spec, RunSpec)
-    assert spec.inputs == {"di": "store://demo-etl/dataitem/dataitem/dataitem1:fd83dqa7vnh-73e45-m3pqawew"}
+    assert spec.inputs == {
+        "di": "store://demo-etl/dataitem/dataitem/dataitem1:fd83dqa7vnh-73e45-m3pqawew"
+    }
     # the run repeats its task's settings and its workflow's source: read those from their entities
-    for elsewhere in ("spec.task", "spec.workflow", "spec.source", "spec.parameters", "spec.local_execution", "spec.profile"):
+    for elsewhere in (
+        "spec.task",
+        "spec.workflow",
+        "spec.source",
+        "spec.parameters",
+        "spec.local_execution",
+        "spec.profile",
+    ):
         assert elsewhere in ignored
     assert "spec.inputs" not in ignored
 

@@ -19,7 +19,12 @@ from dh_kfp_pulumi.specs import (
 
 UUID4 = "77fcf9d1-3fb6-4117-9cba-e500f1223e59"
 WORKFLOW = {"name": "workflow", "kind": "kfp", "code_src": "pipeline.py", "handler": "myhandler"}
-PY_FUNCTION = {"name": "downloader-funct", "kind": "python", "code_src": "src/download.py", "handler": "download"}
+PY_FUNCTION = {
+    "name": "downloader-funct",
+    "kind": "python",
+    "code_src": "src/download.py",
+    "handler": "download",
+}
 
 
 def problems(exc: pytest.ExceptionInfo[SpecError]) -> dict[str, str]:
@@ -140,7 +145,16 @@ def test_empty_code_is_an_error():
 
 
 def test_source_origin_only_with_inline_text():
-    ok = parse_workflow({"name": "w", "kind": "kfp", "code": "def main(): pass", "handler": "main", "source_origin": "pipeline.py"}, project="p")
+    ok = parse_workflow(
+        {
+            "name": "w",
+            "kind": "kfp",
+            "code": "def main(): pass",
+            "handler": "main",
+            "source_origin": "pipeline.py",
+        },
+        project="p",
+    )
     assert ok.source_origin == "pipeline.py"
     with pytest.raises(SpecError) as exc:
         parse_workflow({**WORKFLOW, "source_origin": "x.py"}, project="p")
@@ -154,12 +168,16 @@ def test_tag_rules():
     with pytest.raises(SpecError) as exc:
         parse_workflow({**WORKFLOW, "image": "python:3.11", "tag": "1.0"}, project="p")
     assert "already names a tag" in problems(exc)["tag"]
-    spec = parse_workflow({**WORKFLOW, "image": "localhost:5000/team/app", "tag": "1.0"}, project="p")
+    spec = parse_workflow(
+        {**WORKFLOW, "image": "localhost:5000/team/app", "tag": "1.0"}, project="p"
+    )
     assert spec.image_ref() == "localhost:5000/team/app:1.0"
 
 
 def test_python_function():
-    spec = parse_function({**PY_FUNCTION, "requirements": ["pandas>=2", "requests"]}, project="parking")
+    spec = parse_function(
+        {**PY_FUNCTION, "requirements": ["pandas>=2", "requests"]}, project="parking"
+    )
     assert isinstance(spec, FunctionSpec)
     assert spec.kind == "python" and spec.requirements == ["pandas>=2", "requests"]
     assert FunctionSpec.model_validate(spec.model_dump(mode="json")) == spec
@@ -167,7 +185,10 @@ def test_python_function():
 
 def test_python_function_rules():
     with pytest.raises(SpecError) as exc:
-        parse_function({"name": "f", "kind": "python", "command": ["x"], "requirements": ["ok", "no good!"]}, project="p")
+        parse_function(
+            {"name": "f", "kind": "python", "command": ["x"], "requirements": ["ok", "no good!"]},
+            project="p",
+        )
     found = problems(exc)
     assert "requirements[1]" in found and "PEP 508" in found["requirements[1]"]
     with pytest.raises(SpecError) as exc:
@@ -197,7 +218,9 @@ def test_container_function_splits_a_command_string():
 
 def test_container_function_forbids_code_and_needs_image():
     with pytest.raises(SpecError) as exc:
-        parse_function({"name": "c", "kind": "container", "code": "print(1)", "handler": "main"}, project="p")
+        parse_function(
+            {"name": "c", "kind": "container", "code": "print(1)", "handler": "main"}, project="p"
+        )
     found = problems(exc)
     assert "required for kind 'container'" in found["image"]
     assert "not allowed for kind 'container'" in found["code"] and "'print(1)'" in found["code"]
@@ -209,7 +232,15 @@ def test_function_kind_and_env_errors():
         parse_function({"name": "f", "kind": "spark"}, project="p")
     assert "must be 'python' or 'container'" in problems(exc)["kind"]
     with pytest.raises(SpecError) as exc:
-        parse_function({"name": "c", "kind": "container", "image": "a", "envs": [{"name": "1X", "value": "v"}, {"name": "Y"}]}, project="p")
+        parse_function(
+            {
+                "name": "c",
+                "kind": "container",
+                "image": "a",
+                "envs": [{"name": "1X", "value": "v"}, {"name": "Y"}],
+            },
+            project="p",
+        )
     found = problems(exc)
     assert "environment variable name" in found["envs[0].name"] and "'1X'" in found["envs[0].name"]
     assert found["envs[1].value"] == "envs[1].value: required"
@@ -230,16 +261,41 @@ def test_task_defaults_and_pod_settings():
         ({"action": "job"}, "action", "must be 'pipeline'"),
         ({}, "action", "required"),
         ({"action": "pipeline", "schedule": "5 4 * *"}, "schedule", "4 fields instead of 5 or 6"),
-        ({"action": "pipeline", "schedule": "0 4 L * *"}, "schedule", "'L', 'W' and '#' are not supported"),
-        ({"action": "pipeline", "schedule": "5 4 * * *", "max_concurrency": 11}, "max_concurrency", "between 1 and 10"),
-        ({"action": "pipeline", "schedule": "5 4 * * *", "max_concurrency": 0}, "max_concurrency", "between 1 and 10"),
-        ({"action": "pipeline", "schedule": "@daily", "start_time": "2026-01-01"}, "start_time", "RFC 3339"),
         (
-            {"action": "pipeline", "schedule": "@daily", "start_time": "2026-02-01T00:00:00Z", "end_time": "2026-01-01T00:00:00+01:00"},
+            {"action": "pipeline", "schedule": "0 4 L * *"},
+            "schedule",
+            "'L', 'W' and '#' are not supported",
+        ),
+        (
+            {"action": "pipeline", "schedule": "5 4 * * *", "max_concurrency": 11},
+            "max_concurrency",
+            "between 1 and 10",
+        ),
+        (
+            {"action": "pipeline", "schedule": "5 4 * * *", "max_concurrency": 0},
+            "max_concurrency",
+            "between 1 and 10",
+        ),
+        (
+            {"action": "pipeline", "schedule": "@daily", "start_time": "2026-01-01"},
+            "start_time",
+            "RFC 3339",
+        ),
+        (
+            {
+                "action": "pipeline",
+                "schedule": "@daily",
+                "start_time": "2026-02-01T00:00:00Z",
+                "end_time": "2026-01-01T00:00:00+01:00",
+            },
             "end_time",
             "must be after start_time",
         ),
-        ({"action": "pipeline", "max_concurrency": 3}, "max_concurrency", "only applies to a scheduled task"),
+        (
+            {"action": "pipeline", "max_concurrency": 3},
+            "max_concurrency",
+            "only applies to a scheduled task",
+        ),
         ({"action": "pipeline", "enabled": False}, "enabled", "only applies to a scheduled task"),
     ],
 )
@@ -257,7 +313,12 @@ def test_task_schedule_error_lists_the_valid_forms():
     with pytest.raises(SpecError) as exc:
         parse_task({"action": "pipeline", "schedule": "every day"})
     msg = problems(exc)["schedule"]
-    assert "'every day'" in msg and "5-field cron" in msg and "6-field KFP cron" in msg and "@every" in msg
+    assert (
+        "'every day'" in msg
+        and "5-field cron" in msg
+        and "6-field KFP cron" in msg
+        and "@every" in msg
+    )
 
 
 def test_task_window_and_options():
@@ -276,7 +337,9 @@ def test_task_window_and_options():
 
 
 def test_run_inputs():
-    run = parse_run({"inputs": {"url": "https://example.org/p.csv", "limit": 3, "opts": {"a": [1, None]}}})
+    run = parse_run(
+        {"inputs": {"url": "https://example.org/p.csv", "limit": 3, "opts": {"a": [1, None]}}}
+    )
     assert isinstance(run, RunSpec) and run.inputs["limit"] == 3
     assert parse_run({}).inputs == {}
     with pytest.raises(SpecError) as exc:
@@ -295,8 +358,16 @@ def test_not_a_mapping():
 
 def test_messages_carry_no_pydantic_boilerplate():
     with pytest.raises(SpecError) as exc:
-        parse_workflow({"name": 3, "kind": "x", "labels": "a", "embedded": "maybe", "handler": "1x"})
+        parse_workflow(
+            {"name": 3, "kind": "x", "labels": "a", "embedded": "maybe", "handler": "1x"}
+        )
     text = str(exc.value)
-    for noise in ("For further information", "errors.pydantic.dev", "Value error,", "Input should be", "type="):
+    for noise in (
+        "For further information",
+        "errors.pydantic.dev",
+        "Value error,",
+        "Input should be",
+        "type=",
+    ):
         assert noise not in text, text
     assert "name: must be a valid string (got 3)" in text

@@ -36,7 +36,9 @@ def test_five_field_trap_fires_at_the_same_times():
     kfp = croniter(kfp_cron("5 4 * * *"), start, second_at_beginning=True)
     for _ in range(3):
         assert standard.get_next(datetime) == kfp.get_next(datetime)
-    assert croniter("5 4 * * *", start).get_next(datetime) == datetime(2026, 1, 1, 4, 5, tzinfo=timezone.utc)
+    assert croniter("5 4 * * *", start).get_next(datetime) == datetime(
+        2026, 1, 1, 4, 5, tzinfo=timezone.utc
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,7 +83,9 @@ def test_go_durations():
 
 def test_rfc3339():
     assert parse_rfc3339("2026-01-01T02:00:00Z") == datetime(2026, 1, 1, 2, tzinfo=timezone.utc)
-    assert parse_rfc3339("2026-01-01T03:00:00.5+01:00") == datetime(2026, 1, 1, 2, 0, 0, 500000, tzinfo=timezone.utc)
+    assert parse_rfc3339("2026-01-01T03:00:00.5+01:00") == datetime(
+        2026, 1, 1, 2, 0, 0, 500000, tzinfo=timezone.utc
+    )
     for bad in ("2026-01-01", "2026-01-01T02:00:00", "2026-13-01T00:00:00Z", "yesterday"):
         with pytest.raises(ValueError, match="RFC 3339"):
             parse_rfc3339(bad)
