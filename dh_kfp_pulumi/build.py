@@ -305,13 +305,10 @@ def _pod_plan(
     image_pull_secrets: Sequence[str],
 ) -> _PodPlan | None:
     """What every step gets from the Task, the workflow's labels and pull secrets; None if nothing."""
-    settings = None
+    settings = task
     if task is not None:
-        fields = PodSettings.model_fields
-        settings = PodSettings.model_validate(
-            {k: v for k, v in task.model_dump().items() if k in fields}
-        )
-        if not any(v not in (None, [], {}) for v in settings.model_dump().values()):
+        fields = set(PodSettings.model_fields)
+        if not any(v not in (None, [], {}) for v in task.model_dump(include=fields).values()):
             settings = None
     labels = tuple(labels or ())
     pull = tuple(image_pull_secrets or ())
