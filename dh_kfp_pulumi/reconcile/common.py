@@ -1,0 +1,269 @@
+"""What the three kinds share: unknown values, plans, prop helpers, clean-up on failure.
+
+Props are plain JSON-able dicts. Outputs are a superset of inputs, so a plan can take
+the previous outputs as `olds` (as Pulumi's diff does) or the previous inputs (as
+Terraform's does): only input keys are compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dh_kfp_pulumi.errors import FieldProblem, SpecError
+
+log = logging.getLogger("dh_kfp_pulumi.reconcile")
+
+HASH_CHARS = 16  # version names: the first 16 hex chars of the spec's sha256
+
+
+class _Unknown:
+    """A value the engine does not know yet (a preview before the producer exists)."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNKNOWN: Any = _Unknown()
+
+
+def is_unknown(value: Any) -> bool:
+    """True if the value is UNKNOWN or holds one anywhere inside."""
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, Mapping):
+        return any(is_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(is_unknown(v) for v in value)
+    return False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an update would change: the changed input keys and those forcing replacement."""
+
+    changes: list[str] = field(default_factory=list)
+    replaces: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def plan_props(
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    *,
+    inputs: Iterable[str],
+    defaults: Mapping[str, Any],
+    replaces: Iterable[str],
+    replace_only_if_set: Iterable[str] = (),
+    delete_before_replace: bool = False,
+) -> Plan:
+    """Compare input keys of `olds` (outputs or inputs) with `news`; unknown counts as changed.
+
+    A missing key, None and the key's default are the same value. Keys in
+    `replace_only_if_set` force replacement only when the old value was set (an imported
+    resource takes them from config without being replaced).
+    """
+    input_keys = set(inputs)
+    keys = sorted(input_keys | set(news))
+    changes = []
+    for key in keys:
+        new = news.get(key)
+        if is_unknown(new):
+            changes.append(key)
+            continue
+        old = olds.get(key)
+        default = defaults.get(key)
+        if _norm(old, default) != _norm(new, default):
+            changes.append(key)
+    only_if_set = set(replace_only_if_set)
+    forcing = [
+        k
+        for k in changes
+        if k in set(replaces) and (k not in only_if_set or olds.get(k) not in (None, ""))
+    ]
+    return Plan(changes, forcing, delete_before_replace and bool(forcing))
+
+
+def _norm(value: Any, default: Any) -> str:
+    if value is None:
+        value = default
+    if value in ([], {}, ()) and default is None:
+        value = None
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def split_props(
+    props: Mapping[str, Any], keys: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the props named in `keys`, the rest)."""
+    wanted = set(keys)
+    mine = {k: v for k, v in props.items() if k in wanted}
+    rest = {k: v for k, v in props.items() if k not in wanted}
+    return mine, rest
+
+
+def only_inputs(outputs: Mapping[str, Any], inputs: Iterable[str]) -> dict[str, Any]:
+    """The inputs' shape of a state: its input keys."""
+    keys = set(inputs)
+    return {k: v for k, v in outputs.items() if k in keys}
+
+
+def short_hash(spec_hash: str) -> str:
+    """The version name for a spec hash (sha256 hex, optionally 'sha256:'-prefixed)."""
+    return spec_hash.split(":", 1)[-1][:HASH_CHARS]
+
+
+def digest(value: Any, chars: int = HASH_CHARS) -> str:
+    """A short stable hash of a JSON-able value (key order does not matter)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
+
+
+def marker(kind: str, project: str, name: str) -> str:
+    """The description prefix that marks a KFP object as made for this resource."""
+    return f"dh-kfp:{kind} {project}/{name}"
+
+
+def same_instant(a: str | None, b: str | None) -> bool:
+    """Two RFC 3339 timestamps (or empties) meaning the same instant."""
+    if not a or not b:
+        return not a and not b
+    try:
+        return _instant(a) == _instant(b)
+    except ValueError:
+        return a == b
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+
+
+def problems_of(exc: BaseException, prefix: str = "") -> list[FieldProblem]:
+    """FieldProblems from a SpecError (paths prefixed) or one problem for any other error."""
+    if isinstance(exc, SpecError):
+        return [
+            FieldProblem(_join(prefix, p.path), p.message, p.value, p.has_value)
+            for p in exc.problems
+        ]
+    return [FieldProblem(prefix, str(exc))]
+
+
+def prefixed(problems: Iterable[FieldProblem], prefix: str) -> list[FieldProblem]:
+    """The problems with their paths under `prefix` (e.g. 'functions[0]')."""
+    return [FieldProblem(_join(prefix, p.path), p.message, p.value, p.has_value) for p in problems]
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    if not path:
+        return prefix
+    return prefix + path if path.startswith("[") else f"{prefix}.{path}"
+
+
+def drop_unknown_problems(
+    problems: list[FieldProblem], data: Mapping[str, Any], groups: Iterable[Iterable[str]] = ()
+) -> list[FieldProblem]:
+    """Problems not caused by unknown values: those on an unknown field (or its group) go."""
+    unknown = {k for k, v in data.items() if is_unknown(v)}
+    for group in groups:
+        group = set(group)
+        if unknown & group:
+            unknown |= group
+    if not unknown:
+        return problems
+    return [p for p in problems if _root(p.path) not in unknown]
+
+
+def _root(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def without_unknown(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data with unknown top-level fields left out (validated as if not given)."""
+    return {k: v for k, v in data.items() if not is_unknown(v)}
+
+
+class Undo:
+    """Clean-up steps for what a create made, run in reverse if it fails.
+
+    `with Undo() as undo: ...; undo.push(what, fn)`; on an exception each step runs (its
+    own failure is logged, never hiding the original error) and the error propagates.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], Any]]] = []
+
+    def push(self, what: str, fn: Callable[[], Any]) -> None:
+        self._steps.append((what, fn))
+
+    def __enter__(self) -> Undo:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            return False
+        for what, fn in reversed(self._steps):
+            try:
+                fn()
+            except Exception as cleanup_exc:  # noqa: BLE001 - the original error wins
+                log.warning("clean-up after a failed change: could not %s: %s", what, cleanup_exc)
+        return False
+
+
+def require_text(props: Mapping[str, Any], key: str, problems: list[FieldProblem]) -> None:
+    """A required non-empty string prop (unknown passes)."""
+    value = props.get(key)
+    if is_unknown(value):
+        return
+    if not isinstance(value, str) or not value.strip():
+        problems.append(FieldProblem(key, "required: a non-empty string", value, value is not None))
+
+
+def check_type(
+    props: Mapping[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    what: str,
+    problems: list[FieldProblem],
+) -> None:
+    """An optional prop of a given JSON type (None and unknown pass)."""
+    value = props.get(key)
+    if value is None or is_unknown(value):
+        return
+    ok = False if kind is not bool and isinstance(value, bool) else isinstance(value, kind)
+    if not ok:
+        problems.append(FieldProblem(key, f"must be {what}", value, True))
+
+
+def unknown_keys(
+    props: Mapping[str, Any], known: Iterable[str], problems: list[FieldProblem]
+) -> None:
+    known = list(known)
+    for key in props:
+        if key not in known:
+            problems.append(
+                FieldProblem(key, f"unknown field; known fields: {', '.join(known)}", None)
+            )

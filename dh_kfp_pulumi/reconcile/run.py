@@ -1,0 +1,246 @@
+"""Run -> one KFP run of a pipeline version with `inputs` as its pipeline parameters.
+
+Props (inputs): `project`, `name` (the run is displayed as `<project>-<name>`),
+`pipeline_id` and `version_id` (a Task's or Workflow's outputs), `inputs` (pipeline
+parameters), `wait` (default false: block until a terminal state and fail on FAILED or
+CANCELED), `wait_timeout` (seconds, default 3600), `delete_on_destroy` (default false:
+runs stay in KFP's history) and `adopt` (an existing run's id).
+
+Outputs: the inputs plus `run_id` (also the resource id), `run_name`, `state`,
+`created_at`, `finished_at` (ISO; "" while running), `url` (the run's page in the UI),
+`experiment_id` and `error` (the failed step's message, "" otherwise).
+
+Runs are immutable: a change of project, name, version or inputs replaces the run.
+Each run's description carries a marker with a key of its version and inputs, so a
+create retried after a crash adopts the run it already started instead of running
+twice (a FAILED or CANCELED one is not adopted: a retry runs again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.reconcile.common import (
+    Plan,
+    check_type,
+    digest,
+    is_unknown,
+    marker,
+    only_inputs,
+    plan_props,
+    problems_of,
+    require_text,
+)
+
+KIND = "run"
+DEFAULT_WAIT_TIMEOUT = 3600.0
+INPUTS: tuple[str, ...] = (
+    "project",
+    "name",
+    "pipeline_id",
+    "version_id",
+    "inputs",
+    "wait",
+    "wait_timeout",
+    "delete_on_destroy",
+    "adopt",
+)
+OUTPUTS = (
+    "run_id",
+    "run_name",
+    "state",
+    "created_at",
+    "finished_at",
+    "url",
+    "experiment_id",
+    "error",
+)
+REPLACES = ("project", "name", "pipeline_id", "version_id", "inputs", "adopt")
+DEFAULTS: dict[str, Any] = {
+    "inputs": {},
+    "wait": False,
+    "wait_timeout": DEFAULT_WAIT_TIMEOUT,
+    "delete_on_destroy": False,
+}
+NOT_ADOPTED = frozenset({"FAILED", "CANCELED", "CANCELING"})
+
+
+def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
+    """Inputs, version or name changed: replace (a new run; the old one stays in history).
+
+    wait, wait_timeout and delete_on_destroy change in place.
+    """
+    return plan_props(olds, news, inputs=INPUTS, defaults=DEFAULTS, replaces=REPLACES)
+
+
+def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+    from dh_kfp_pulumi.specs import parse_run
+
+    problems: list[FieldProblem] = []
+    for key in news:
+        if key not in INPUTS:
+            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    for key in ("project", "name", "pipeline_id", "version_id"):
+        require_text(news, key, problems)
+    check_type(news, "wait", bool, "true or false", problems)
+    check_type(news, "delete_on_destroy", bool, "true or false", problems)
+    check_type(news, "adopt", str, "a run id", problems)
+    timeout = news.get("wait_timeout")
+    if (
+        timeout is not None
+        and not is_unknown(timeout)
+        and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0)
+    ):
+        problems.append(
+            FieldProblem("wait_timeout", "must be a positive number of seconds", timeout, True)
+        )
+    run_inputs = news.get("inputs")
+    if not is_unknown(run_inputs):
+        try:
+            parse_run({"inputs": run_inputs if run_inputs is not None else {}})
+        except SpecError as exc:
+            problems += problems_of(exc)
+    return dict(news), problems
+
+
+def _display_name(props: Mapping[str, Any]) -> str:
+    from dh_kfp_pulumi.build import pipeline_name
+
+    return pipeline_name(str(props["project"]), str(props["name"]))
+
+
+def _description(props: Mapping[str, Any]) -> str:
+    key = digest(
+        {
+            "pipeline_id": props.get("pipeline_id"),
+            "version_id": props.get("version_id"),
+            "inputs": dict(props.get("inputs") or {}),
+        }
+    )
+    return f"{marker(KIND, str(props['project']), str(props['name']))} key={key}"
+
+
+def _outputs(props: Mapping[str, Any], run: Any, backend: Any) -> dict[str, Any]:
+    out = dict(props)
+    out.update(
+        run_id=run.id,
+        run_name=run.name,
+        state=run.state,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        url=backend.run_url(run.id),
+        experiment_id=run.experiment_id,
+        error=run.failure_message() if run.state in ("FAILED", "CANCELED") else "",
+    )
+    return out
+
+
+def _wait(props: Mapping[str, Any], run: Any, backend: Any) -> Any:
+    from dh_kfp_pulumi.backends import RunFailed
+
+    timeout = props.get("wait_timeout") or DEFAULT_WAIT_TIMEOUT
+    run = backend.wait_run(run.id, timeout=float(timeout))
+    if run.state in ("FAILED", "CANCELED"):
+        why = run.failure_message() or "KFP gave no reason"
+        raise RunFailed(
+            f"run {run.name!r} ({run.id}) {run.state}: {why}. See {backend.run_url(run.id)}", run
+        )
+    return run
+
+
+def _adopt(backend: Any, adopt: str) -> Any:
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        return backend.get_run(adopt)
+    except ApiError as exc:
+        if not exc.not_found and exc.status != 400:
+            raise
+    raise SpecError("run", [FieldProblem("adopt", "no KFP run has this id", adopt, True)])
+
+
+def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+    """Start the run (or adopt the one a crashed attempt started); with `wait`, wait for it."""
+    if inputs.get("adopt"):
+        run = _adopt(backend, str(inputs["adopt"]))
+    else:
+        name = backend.config.experiment_for(str(inputs["project"]))
+        experiment = backend.ensure_experiment(name)
+        display, description = _display_name(inputs), _description(inputs)
+        run = next(
+            (
+                r
+                for r in backend.find_runs(display, experiment.id)
+                if r.description == description and r.state not in NOT_ADOPTED
+            ),
+            None,
+        )
+        if run is None:
+            run = backend.create_run(
+                experiment_id=experiment.id,
+                name=display,
+                description=description,
+                pipeline_id=str(inputs["pipeline_id"]),
+                version_id=str(inputs["version_id"]),
+                parameters=dict(inputs.get("inputs") or {}),
+            )
+    if inputs.get("wait"):
+        run = _wait(inputs, run, backend)
+    return run.id, _outputs(inputs, run, backend)
+
+
+def update(
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+) -> dict[str, Any]:
+    """Only wait/wait_timeout/delete_on_destroy change in place; `wait` turned on waits."""
+    out = {**olds, **news}
+    if news.get("wait") and olds.get("state") not in ("SUCCEEDED", "SKIPPED"):
+        run = _wait(news, backend.get_run(id), backend)
+        out = _outputs({**olds, **news}, run, backend)
+    return out
+
+
+def read(
+    id: str, state: Mapping[str, Any], backend: Any
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The run's live state; a deleted run is gone (""). Its version and parameters are
+    the inputs' live values (a run never changes them, so there is no drift but a delete)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        run = backend.get_run(id)
+    except ApiError as exc:
+        if exc.not_found:
+            return "", {}, {}
+        raise
+    base = dict(state)
+    if run.pipeline_id:
+        base["pipeline_id"] = run.pipeline_id
+    if run.version_id:
+        base["version_id"] = run.version_id
+    if dict(state.get("inputs") or {}) != run.parameters:
+        base["inputs"] = dict(run.parameters)
+    outputs = _outputs(base, run, backend)
+    return run.id, outputs, only_inputs(outputs, INPUTS)
+
+
+def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+    """Runs stay in KFP's history unless `delete_on_destroy` (then stopped and deleted)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    if not state.get("delete_on_destroy"):
+        return
+    try:
+        run = backend.get_run(id)
+    except ApiError as exc:
+        if exc.not_found:
+            return
+        raise
+    if not run.terminal:
+        # it may have finished meanwhile; the delete below is what matters
+        with contextlib.suppress(ApiError):
+            backend.terminate_run(id)
+    backend.delete_run(id)

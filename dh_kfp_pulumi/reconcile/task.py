@@ -1,0 +1,682 @@
+"""Task (action `pipeline`) -> its own pipeline version (with pod settings) and a recurring run.
+
+Props (inputs): `project`, `name` (the task's name; the recurring run is displayed as
+`<project>-<name>`), `pipeline_id` (the workflow's pipeline), `workflow_version_id` (the
+workflow's version, run when the task has no pod settings), `workflow_spec` (the
+workflow's props, WorkflowSpec fields + `functions`; needed only with pod settings,
+which make the task build a version of its own in the same pipeline), every TaskSpec
+field (`action`, the pod settings `node_selector`, `volumes`, `resources`, `affinity`,
+`tolerations`, `envs`, `secrets`, `profile`, ...; the schedule `schedule`, `enabled`,
+`max_concurrency`, `catchup`, `start_time`, `end_time`), `inputs` (the scheduled runs'
+pipeline parameters), `adopt` (an existing recurring run's id or name) and `spec_hash`
+(set by check: the own build's hash, "" without pod settings).
+
+Outputs: the inputs plus `version_id` (what the task runs), `version_name`,
+`own_version` (built by this task), `recurring_run_id` ("" without schedule),
+`recurring_run_name`, `cron` (as sent to KFP), `experiment_id`, `url` and
+`retired_recurring_run_ids` (old schedules kept disabled until their runs finish).
+
+The resource id is stable (not the recurring run's id): KFP cannot update a recurring
+run, so a changed schedule, inputs or version moves to a new one inside `update`:
+create the new one disabled, disable the old, enable the new, then delete the old one
+unless it still has an active run (then it stays disabled, retired, and is deleted by a
+later update or the delete). At no time are two of the task's schedules enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.reconcile import workflow as wf
+from dh_kfp_pulumi.reconcile.common import (
+    UNKNOWN,
+    Plan,
+    Undo,
+    digest,
+    drop_unknown_problems,
+    is_unknown,
+    marker,
+    only_inputs,
+    plan_props,
+    problems_of,
+    require_text,
+    same_instant,
+    split_props,
+    without_unknown,
+)
+from dh_kfp_pulumi.specs import PodSettings, TaskSpec
+
+log = logging.getLogger("dh_kfp_pulumi.reconcile")
+
+KIND = "task"
+POD_FIELDS: tuple[str, ...] = tuple(PodSettings.model_fields)
+TASK_FIELDS: tuple[str, ...] = tuple(TaskSpec.model_fields)
+INPUTS: tuple[str, ...] = (
+    "project",
+    "name",
+    "pipeline_id",
+    "workflow_version_id",
+    "workflow_spec",
+    *TASK_FIELDS,
+    "inputs",
+    "adopt",
+    "spec_hash",
+)
+OUTPUTS = (
+    "version_id",
+    "version_name",
+    "own_version",
+    "recurring_run_id",
+    "recurring_run_name",
+    "cron",
+    "experiment_id",
+    "url",
+    "retired_recurring_run_ids",
+)
+REPLACES: tuple[str, ...] = ()  # everything moves in place: the schedule dance is in update
+DEFAULTS: dict[str, Any] = {
+    "action": "pipeline",
+    "enabled": True,
+    "max_concurrency": 1,
+    "catchup": True,
+    "inputs": {},
+}
+
+
+def has_pod_settings(props: Mapping[str, Any]) -> bool:
+    """True when any pod setting is given (then the task builds its own version)."""
+    return any(props.get(k) not in (None, [], {}) for k in POD_FIELDS)
+
+
+# ---- plan & check (no network) -----------------------------------------------------------
+
+
+def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
+    """Never a replacement: a new schedule, inputs or version is moved inside update."""
+    return plan_props(olds, news, inputs=INPUTS, defaults=DEFAULTS, replaces=REPLACES)
+
+
+def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """Validate; with pod settings, build the task's own version and set `spec_hash`."""
+    from dh_kfp_pulumi.specs import parse_run, parse_task
+
+    inputs = dict(news)
+    problems: list[FieldProblem] = []
+    for key in news:
+        if key not in INPUTS:
+            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    for key in ("project", "name", "pipeline_id"):
+        require_text(news, key, problems)
+    own = has_pod_settings(news)
+    if not own:
+        require_text(news, "workflow_version_id", problems)
+    adopt = news.get("adopt")
+    if adopt is not None and not is_unknown(adopt) and (not isinstance(adopt, str) or not adopt):
+        problems.append(FieldProblem("adopt", "must be a recurring run id or name", adopt, True))
+
+    task_data, _ = split_props(news, TASK_FIELDS)
+    task_data.setdefault("action", "pipeline")
+    task_spec = None
+    try:
+        task_spec = parse_task(without_unknown(task_data))
+    except SpecError as exc:
+        problems += drop_unknown_problems(problems_of(exc), task_data)
+    run_inputs = news.get("inputs")
+    if not is_unknown(run_inputs):
+        try:
+            parse_run({"inputs": run_inputs if run_inputs is not None else {}})
+        except SpecError as exc:
+            problems += problems_of(exc)
+
+    spec_hash: Any = ""
+    if own:
+        spec_hash, build_problems = _own_build_hash(news, task_spec, config, problems)
+        problems += build_problems
+    inputs["spec_hash"] = "" if problems else spec_hash
+    return inputs, problems
+
+
+def _own_build_hash(
+    news: Mapping[str, Any], task_spec: Any, config: Any, problems: list[FieldProblem]
+) -> tuple[Any, list[FieldProblem]]:
+    ws = news.get("workflow_spec")
+    if (
+        ws is UNKNOWN
+        or is_unknown(news.get("inputs"))
+        or is_unknown({k: news.get(k) for k in TASK_FIELDS})
+    ):
+        return UNKNOWN, []
+    if not isinstance(ws, Mapping):
+        return "", [
+            FieldProblem(
+                "workflow_spec",
+                "required with pod settings: the workflow's props (code, handler, functions, "
+                "...), from which the task builds its own version",
+                ws,
+                ws is not None,
+            )
+        ]
+    specs, spec_problems, complete = wf.parse_specs(ws, prefix="workflow_spec.")
+    if spec_problems:
+        return "", spec_problems
+    if not complete:
+        return UNKNOWN, []
+    if problems or task_spec is None or specs is None:
+        return "", []
+    try:
+        result = wf.build_specs(*specs, task_spec, config=config)
+    except Exception as exc:  # noqa: BLE001 - a build error is a check failure
+        return "", wf.problems_of_build(exc)
+    return result.spec_hash, _parameter_problems(news.get("inputs") or {}, result.parameters)
+
+
+def _parameter_problems(
+    inputs: Mapping[str, Any], parameters: Mapping[str, str]
+) -> list[FieldProblem]:
+    known = sorted(parameters)
+    return [
+        FieldProblem(
+            f"inputs.{key}",
+            f"not a parameter of the pipeline; its parameters: {', '.join(known) or '(none)'}",
+            inputs[key],
+            True,
+        )
+        for key in inputs
+        if key not in parameters
+    ]
+
+
+# ---- the version the task runs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Version:
+    id: str
+    name: str
+    own: bool
+
+
+def _task_spec(props: Mapping[str, Any]) -> Any:
+    from dh_kfp_pulumi.specs import parse_task
+
+    data, _ = split_props(props, TASK_FIELDS)
+    data.setdefault("action", "pipeline")
+    return parse_task(data)
+
+
+def _ensure_version(props: Mapping[str, Any], backend: Any, undo: Undo) -> _Version:
+    if not has_pod_settings(props):
+        return _Version(str(props.get("workflow_version_id") or ""), "", False)
+    ws = props.get("workflow_spec")
+    if not isinstance(ws, Mapping):
+        raise SpecError(
+            f"task {props.get('name')!r}",
+            [FieldProblem("workflow_spec", "required with pod settings")],
+        )
+    result = wf.build(ws, backend.config, task=_task_spec(props))
+    pipeline_id = str(props["pipeline_id"])
+    description = wf.version_description(
+        KIND, str(props["project"]), str(props["name"]), result.spec_hash
+    )
+    version, uploaded = wf.ensure_version(backend, pipeline_id, result, description)
+    if uploaded:
+        undo.push(
+            f"delete version {version.id}",
+            lambda: backend.delete_version(pipeline_id, version.id),
+        )
+    return _Version(version.id, version.name, True)
+
+
+# ---- the recurring run -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Desired:
+    name: str
+    description: str
+    pipeline_id: str
+    version_id: str
+    cron: str
+    parameters: dict[str, Any]
+    enabled: bool
+    max_concurrency: int
+    no_catchup: bool
+    start_time: str | None
+    end_time: str | None
+
+
+def _desired(props: Mapping[str, Any], version_id: str) -> _Desired:
+    from dh_kfp_pulumi.build import pipeline_name
+    from dh_kfp_pulumi.specs import kfp_cron
+
+    project, name = str(props["project"]), str(props["name"])
+    functional = {
+        "pipeline_id": str(props["pipeline_id"]),
+        "version_id": version_id,
+        "cron": kfp_cron(str(props["schedule"])),
+        "parameters": dict(props.get("inputs") or {}),
+        "max_concurrency": int(props.get("max_concurrency") or 1),
+        "no_catchup": props.get("catchup") is False,
+        "start_time": props.get("start_time") or None,
+        "end_time": props.get("end_time") or None,
+    }
+    return _Desired(
+        name=pipeline_name(project, name),
+        description=f"{marker(KIND, project, name)} key={digest(functional)}",
+        enabled=props.get("enabled") is not False,
+        **functional,
+    )
+
+
+def _matches(live: Any, desired: _Desired) -> bool:
+    """Same schedule, version, parameters and options (display name and experiment are cosmetic)."""
+    return (
+        live.version_id == desired.version_id
+        and live.cron == desired.cron
+        and live.parameters == desired.parameters
+        and live.max_concurrency == desired.max_concurrency
+        and live.no_catchup == desired.no_catchup
+        and same_instant(live.start_time, desired.start_time)
+        and same_instant(live.end_time, desired.end_time)
+    )
+
+
+def _create_recurring_run(
+    backend: Any, desired: _Desired, experiment_id: str, *, enabled: bool
+) -> Any:
+    return backend.create_recurring_run(
+        experiment_id=experiment_id,
+        name=desired.name,
+        description=desired.description,
+        pipeline_id=desired.pipeline_id,
+        version_id=desired.version_id,
+        cron=desired.cron,
+        parameters=desired.parameters,
+        enabled=enabled,
+        max_concurrency=desired.max_concurrency,
+        no_catchup=desired.no_catchup,
+        start_time=desired.start_time,
+        end_time=desired.end_time,
+    )
+
+
+def _quietly(what: str, fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - clean-up must not hide the original error
+        log.warning("could not %s: %s", what, exc)
+
+
+def _move(backend: Any, old: Any, desired: _Desired, experiment_id: str) -> tuple[Any, list[str]]:
+    """Replace `old` by a new recurring run without two enabled and without killing work."""
+    new = _create_recurring_run(backend, desired, experiment_id, enabled=False)
+    try:
+        if old.enabled:
+            backend.disable_recurring_run(old.id)
+        if desired.enabled:
+            backend.enable_recurring_run(new.id)
+    except Exception:
+        _quietly(f"delete recurring run {new.id}", lambda: backend.delete_recurring_run(new.id))
+        if old.enabled:
+            _quietly(
+                f"re-enable recurring run {old.id}", lambda: backend.enable_recurring_run(old.id)
+            )
+        raise
+    return new, _retire(backend, old.id)
+
+
+def _retire(backend: Any, recurring_run_id: str) -> list[str]:
+    """Delete a disabled recurring run now if it has no active run, else keep it for later."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        if backend.active_runs_of(recurring_run_id):
+            return [recurring_run_id]
+        backend.delete_recurring_run(recurring_run_id)
+    except ApiError as exc:
+        log.warning("recurring run %s kept disabled for now: %s", recurring_run_id, exc)
+        return [recurring_run_id]
+    return []
+
+
+def _sweep(backend: Any, retired: list[str], keep: str) -> list[str]:
+    """Retired recurring runs still waiting for their runs to finish (the gone ones drop)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    out: list[str] = []
+    for rid in dict.fromkeys(retired):
+        if not rid or rid == keep:
+            continue
+        try:
+            live = backend.get_recurring_run(rid)
+        except ApiError as exc:
+            if not exc.not_found:
+                out.append(rid)
+            continue
+        if live.enabled:
+            backend.disable_recurring_run(rid)
+        out += _retire(backend, rid)
+    return out
+
+
+def _converge(
+    backend: Any, live: Any, desired: _Desired, experiment_id: Callable[[], str]
+) -> tuple[Any, list[str]]:
+    """(the recurring run matching `desired`, ids retired on the way): toggle or move."""
+    if _matches(live, desired):
+        if live.enabled != desired.enabled:
+            if desired.enabled:
+                backend.enable_recurring_run(live.id)
+            else:
+                backend.disable_recurring_run(live.id)
+        return live, []
+    return _move(backend, live, desired, experiment_id())
+
+
+def _get_or_none(backend: Any, recurring_run_id: str) -> Any:
+    from dh_kfp_pulumi.backends import ApiError
+
+    if not recurring_run_id:
+        return None
+    try:
+        return backend.get_recurring_run(recurring_run_id)
+    except ApiError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+def _adopt_recurring_run(backend: Any, adopt: str) -> Any:
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        return backend.get_recurring_run(adopt)
+    except ApiError as exc:
+        if not exc.not_found and exc.status != 400:
+            raise
+    found = backend.find_recurring_runs(adopt)
+    if not found:
+        raise SpecError(
+            "task", [FieldProblem("adopt", "no KFP recurring run has this id or name", adopt, True)]
+        )
+    return found[0]
+
+
+class _Experiment:
+    """The task's experiment, looked up (or created) only when a schedule is created."""
+
+    def __init__(self, backend: Any, project: str, known: str = ""):
+        self._backend, self._project, self.id = backend, project, known
+
+    def __call__(self) -> str:
+        if not self.id:
+            name = self._backend.config.experiment_for(self._project)
+            self.id = self._backend.ensure_experiment(name).id
+        return self.id
+
+
+def _outputs(
+    props: Mapping[str, Any],
+    version: _Version,
+    recurring_run: Any,
+    experiment_id: str,
+    retired: list[str],
+    backend: Any,
+) -> dict[str, Any]:
+    out = dict(props)
+    out.update(
+        version_id=version.id,
+        version_name=version.name,
+        own_version=version.own,
+        recurring_run_id=recurring_run.id if recurring_run is not None else "",
+        recurring_run_name=recurring_run.name if recurring_run is not None else "",
+        cron=recurring_run.cron if recurring_run is not None else "",
+        experiment_id=experiment_id,
+        url=backend.ui_url(f"recurringrun/details/{recurring_run.id}") if recurring_run else "",
+        retired_recurring_run_ids=list(retired),
+    )
+    if not version.own:
+        out["spec_hash"] = ""
+    return out
+
+
+# ---- create / update / read / delete -----------------------------------------------------
+
+
+def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+    """Own version (if any), then the recurring run: adopted (`adopt`, or one this task
+    made before a crash, found by its marker), else created. Failure undoes this call's work.
+    """
+    experiment = _Experiment(backend, str(inputs["project"]))
+    retired: list[str] = []
+    recurring_run = None
+    with Undo() as undo:
+        version = _ensure_version(inputs, backend, undo)
+        if inputs.get("schedule"):
+            desired = _desired(inputs, version.id)
+            if inputs.get("adopt"):
+                live = _adopt_recurring_run(backend, str(inputs["adopt"]))
+            else:
+                live = next(
+                    (
+                        r
+                        for r in backend.find_recurring_runs(desired.name, experiment())
+                        if r.description == desired.description
+                    ),
+                    None,
+                )
+            if live is None:
+                recurring_run = _create_recurring_run(
+                    backend, desired, experiment(), enabled=desired.enabled
+                )
+                made = recurring_run.id
+                undo.push(
+                    f"delete recurring run {made}", lambda: backend.delete_recurring_run(made)
+                )
+            else:
+                recurring_run, retired = _converge(backend, live, desired, experiment)
+    outputs = _outputs(
+        inputs, version, recurring_run, _experiment_of(recurring_run, experiment), retired, backend
+    )
+    return uuid.uuid4().hex, outputs
+
+
+def _experiment_of(recurring_run: Any, experiment: _Experiment) -> str:
+    if recurring_run is not None and recurring_run.experiment_id:
+        return recurring_run.experiment_id
+    return experiment.id
+
+
+def update(
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+) -> dict[str, Any]:
+    """Full outputs. Enabled/disabled toggles in place; any other schedule change moves it."""
+    experiment = _Experiment(backend, str(news["project"]), str(olds.get("experiment_id") or ""))
+    retired = list(olds.get("retired_recurring_run_ids") or [])
+    recurring_run = None
+    with Undo() as undo:
+        version = _version_for_update(olds, news, backend, undo)
+        current = _get_or_none(backend, str(olds.get("recurring_run_id") or ""))
+        if news.get("schedule"):
+            desired = _desired(news, version.id)
+            if current is None:
+                recurring_run = _create_recurring_run(
+                    backend, desired, experiment(), enabled=desired.enabled
+                )
+                made = recurring_run.id
+                undo.push(
+                    f"delete recurring run {made}", lambda: backend.delete_recurring_run(made)
+                )
+            else:
+                recurring_run, more = _converge(backend, current, desired, experiment)
+                retired += more
+        elif current is not None:
+            if current.enabled:
+                backend.disable_recurring_run(current.id)
+            retired += _retire(backend, current.id)
+    keep = recurring_run.id if recurring_run is not None else ""
+    retired = _sweep(backend, retired, keep)
+    return _outputs(
+        news, version, recurring_run, _experiment_of(recurring_run, experiment), retired, backend
+    )
+
+
+def _version_for_update(
+    olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any, undo: Undo
+) -> _Version:
+    if (
+        has_pod_settings(news)
+        and olds.get("own_version")
+        and olds.get("version_id")
+        and olds.get("spec_hash")
+        and olds.get("spec_hash") == news.get("spec_hash")
+        and olds.get("pipeline_id") == news.get("pipeline_id")
+    ):
+        return _Version(str(olds["version_id"]), str(olds.get("version_name") or ""), True)
+    return _ensure_version(news, backend, undo)
+
+
+def read(
+    id: str, state: Mapping[str, Any], backend: Any
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Live state in the inputs' shape.
+
+    A deleted recurring run means the task is gone (""); a schedule changed or disabled
+    in KFP shows in `schedule`/`enabled`/`inputs`/...; a deleted own version empties
+    `version_id` and `spec_hash`. A task without schedule is gone with its pipeline.
+    With no state (an import), `id` is a recurring run's id or name.
+    """
+    from dh_kfp_pulumi.backends import ApiError
+
+    if not state:
+        return _import(id, backend)
+    outputs = dict(state)
+    rid = str(state.get("recurring_run_id") or "")
+    if rid:
+        live = _get_or_none(backend, rid)
+        if live is None:
+            return "", {}, {}
+        _live_schedule(outputs, state, live, backend)
+    elif state.get("pipeline_id") and not state.get("own_version"):
+        try:
+            backend.get_pipeline(str(state["pipeline_id"]))
+        except ApiError as exc:
+            if exc.not_found:
+                return "", {}, {}
+            raise
+    if state.get("own_version") and outputs.get("version_id"):
+        try:
+            backend.get_version(str(state["pipeline_id"]), str(outputs["version_id"]))
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            outputs.update(version_id="", version_name="", spec_hash="")
+    outputs["retired_recurring_run_ids"] = [
+        r for r in state.get("retired_recurring_run_ids") or [] if _get_or_none(backend, r)
+    ]
+    return id, outputs, only_inputs(outputs, INPUTS)
+
+
+def _live_schedule(
+    outputs: dict[str, Any], state: Mapping[str, Any], live: Any, backend: Any
+) -> None:
+    from dh_kfp_pulumi.specs import kfp_cron
+
+    schedule = state.get("schedule")
+    try:
+        sent = kfp_cron(str(schedule)) if schedule else ""
+    except ValueError:
+        sent = ""
+    if live.cron:
+        if sent != live.cron:
+            outputs["schedule"] = live.cron
+    elif live.interval_second:
+        outputs["schedule"] = f"@every {live.interval_second}s"
+    outputs["cron"] = live.cron
+    outputs["enabled"] = live.enabled
+    outputs["max_concurrency"] = live.max_concurrency
+    outputs["catchup"] = not live.no_catchup
+    for key in ("start_time", "end_time"):
+        if not same_instant(state.get(key), getattr(live, key)):
+            outputs[key] = getattr(live, key) or None
+    if dict(state.get("inputs") or {}) != live.parameters:
+        outputs["inputs"] = dict(live.parameters)
+    if live.version_id != state.get("version_id"):
+        if state.get("own_version"):
+            outputs.update(version_id=live.version_id, version_name="", spec_hash="")
+        else:
+            outputs.update(version_id=live.version_id, workflow_version_id=live.version_id)
+    outputs["recurring_run_name"] = live.name
+
+
+def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    try:
+        live = _adopt_recurring_run(backend, id)
+    except SpecError:
+        return "", {}, {}
+    inputs: dict[str, Any] = {
+        "action": "pipeline",
+        "pipeline_id": live.pipeline_id,
+        "workflow_version_id": live.version_id,
+        "schedule": live.cron or f"@every {live.interval_second}s",
+        "enabled": live.enabled,
+        "max_concurrency": live.max_concurrency,
+        "catchup": not live.no_catchup,
+        "start_time": live.start_time or None,
+        "end_time": live.end_time or None,
+        "inputs": dict(live.parameters),
+        "spec_hash": "",
+    }
+    outputs = dict(inputs)
+    outputs.update(
+        version_id=live.version_id,
+        version_name="",
+        own_version=False,
+        recurring_run_id=live.id,
+        recurring_run_name=live.name,
+        cron=live.cron,
+        experiment_id=live.experiment_id,
+        url=backend.ui_url(f"recurringrun/details/{live.id}"),
+        retired_recurring_run_ids=[],
+    )
+    return live.id, outputs, inputs
+
+
+def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+    """Delete the recurring run and the retired ones, then the task's own version unless
+    another recurring run uses it (versions of the workflow are the workflow's)."""
+    ids = [state.get("recurring_run_id"), *(state.get("retired_recurring_run_ids") or [])]
+    deleted = {str(r) for r in ids if r}
+    for rid in deleted:
+        backend.delete_recurring_run(rid)
+    if state.get("own_version") and state.get("version_id") and state.get("pipeline_id"):
+        _delete_own_version(state, backend, deleted)
+
+
+def _delete_own_version(state: Mapping[str, Any], backend: Any, deleted: set[str]) -> None:
+    from dh_kfp_pulumi.backends import ApiError
+
+    pipeline_id, version_id = str(state["pipeline_id"]), str(state["version_id"])
+    try:
+        version = backend.get_version(pipeline_id, version_id)
+    except ApiError as exc:
+        if exc.not_found:
+            return
+        raise
+    mine = marker(KIND, str(state.get("project")), str(state.get("name")))
+    if not version.description.startswith(mine + " "):
+        return  # the same content built by someone else (the workflow or another task)
+    users = [
+        r.id
+        for r in backend.list_recurring_runs()
+        if r.version_id == version_id and r.id not in deleted
+    ]
+    if users:
+        log.info("version %s kept: recurring runs %s use it", version_id, ", ".join(users))
+        return
+    backend.delete_version(pipeline_id, version_id)

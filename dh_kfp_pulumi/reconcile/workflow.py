@@ -1,0 +1,491 @@
+"""Workflow -> one KFP pipeline `<project>-<workflow>` and one version per compiled spec.
+
+Props (inputs): every WorkflowSpec field (`project`, `name`, `kind`, `code`/`base64`/
+`code_src`, `handler`, `image`, `tag`, `labels`, `description`, `embedded`, ...), plus
+`functions` (a list of FunctionSpec dicts: the project functions its steps may call),
+`adopt` (an existing pipeline's id or name, honoured by create) and `spec_hash` (set by
+`check` from the build; UNKNOWN when inputs are unknown).
+
+Outputs: the inputs plus `pipeline_id` (also the resource id), `pipeline_name`,
+`version_id`, `version_name` (the first 16 hex chars of spec_hash), `ir` (the compiled
+YAML when `embedded`, else None) and `url` (the version's page in KFP's UI).
+
+A version is named by its hash and described as `dh-kfp:workflow <project>/<name>
+sha256:<hash>`, so finding it again needs no state: the same hash makes no API write,
+a new hash uploads a new version and keeps the old ones (runs and schedules may still
+use them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.reconcile.common import (
+    UNKNOWN,
+    Plan,
+    Undo,
+    drop_unknown_problems,
+    is_unknown,
+    marker,
+    only_inputs,
+    plan_props,
+    prefixed,
+    problems_of,
+    short_hash,
+    split_props,
+    without_unknown,
+)
+from dh_kfp_pulumi.specs import WorkflowSpec
+
+KIND = "workflow"
+SPEC_FIELDS: tuple[str, ...] = tuple(WorkflowSpec.model_fields)
+EXTRA_FIELDS = ("functions", "adopt", "spec_hash")
+INPUTS: tuple[str, ...] = (*SPEC_FIELDS, *EXTRA_FIELDS)
+OUTPUTS = ("pipeline_id", "pipeline_name", "version_id", "version_name", "ir", "url")
+REPLACES = ("project", "name", "kind")
+DEFAULTS: dict[str, Any] = {"embedded": True, "labels": [], "functions": []}
+CODE_GROUP = ("code_src", "code", "base64", "source_origin", "handler")
+
+
+# ---- plan & check (no network) -----------------------------------------------------------
+
+
+def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
+    """project/name/kind replace (a new pipeline name); anything else updates in place.
+
+    A new spec_hash makes a new version in the same pipeline. An imported workflow (no
+    project/name in its state) takes them from config without being replaced.
+    """
+    return plan_props(
+        olds,
+        news,
+        inputs=INPUTS,
+        defaults=DEFAULTS,
+        replaces=REPLACES,
+        replace_only_if_set=("project", "name"),
+    )
+
+
+def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """Validate the props and compute `spec_hash` by building (UNKNOWN if inputs are unknown)."""
+    inputs = dict(news)
+    problems: list[FieldProblem] = []
+    extra = [k for k in news if k not in INPUTS]
+    for key in extra:
+        problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    adopt = news.get("adopt")
+    if adopt is not None and not is_unknown(adopt) and (not isinstance(adopt, str) or not adopt):
+        problems.append(FieldProblem("adopt", "must be a pipeline id or name", adopt, True))
+    specs, spec_problems, complete = parse_specs(news)
+    problems += spec_problems
+    if problems:
+        inputs["spec_hash"] = ""
+        return inputs, problems
+    if not complete:
+        inputs["spec_hash"] = UNKNOWN
+        return inputs, problems
+    assert specs is not None
+    try:
+        result = build_specs(*specs, config=config)
+    except Exception as exc:  # noqa: BLE001 - a build error is a check failure
+        inputs["spec_hash"] = ""
+        return inputs, problems_of_build(exc)
+    inputs["spec_hash"] = result.spec_hash
+    return inputs, problems
+
+
+def problems_of_build(exc: BaseException, prefix: str = "") -> list[FieldProblem]:
+    from dh_kfp_pulumi.errors import DhKfpError
+
+    if isinstance(exc, DhKfpError):
+        return problems_of(exc, prefix)
+    return [FieldProblem(prefix, f"the build failed: {type(exc).__name__}: {exc}")]
+
+
+def parse_specs(
+    props: Mapping[str, Any], prefix: str = ""
+) -> tuple[tuple[Any, list[Any]] | None, list[FieldProblem], bool]:
+    """(WorkflowSpec, [FunctionSpec]) from props, problems, and whether every value is known.
+
+    Problems caused by unknown values are left out; remote `code_src` is a problem here
+    (check makes no network call: the program fetches sources, see `resolve_sources`).
+    """
+    from dh_kfp_pulumi.specs import parse_function, parse_workflow
+
+    spec_data, _ = split_props(props, SPEC_FIELDS)
+    problems: list[FieldProblem] = []
+    complete = not is_unknown(spec_data)
+    workflow = None
+    try:
+        workflow = parse_workflow(without_unknown(spec_data))
+    except SpecError as exc:
+        dropped = drop_unknown_problems(problems_of(exc), spec_data, [CODE_GROUP])
+        problems += prefixed(dropped, prefix.rstrip("."))
+    problems += _remote_source_problems(spec_data, prefix)
+    functions_value = props.get("functions") or []
+    functions: list[Any] = []
+    if is_unknown(functions_value):
+        complete = False
+        functions_value = [] if functions_value is UNKNOWN else functions_value
+    if not isinstance(functions_value, list):
+        problems.append(
+            FieldProblem(
+                f"{prefix}functions", "must be a list of function specs", functions_value, True
+            )
+        )
+        functions_value = []
+    project = spec_data.get("project")
+    for i, data in enumerate(functions_value):
+        where = f"{prefix}functions[{i}]"
+        if not isinstance(data, Mapping):
+            if data is not UNKNOWN:
+                problems.append(
+                    FieldProblem(where, "must be a function spec (a mapping)", data, True)
+                )
+            continue
+        data = dict(data)
+        if data.get("project") is None and isinstance(project, str):
+            data["project"] = project
+        try:
+            functions.append(parse_function(without_unknown(data)))
+        except SpecError as exc:
+            dropped = drop_unknown_problems(problems_of(exc), data, [CODE_GROUP])
+            problems += prefixed(dropped, where)
+        problems += _remote_source_problems(data, f"{where}.")
+    if problems or workflow is None:
+        return None, problems, complete
+    return (workflow, functions), problems, complete
+
+
+def _remote_source_problems(data: Mapping[str, Any], prefix: str) -> list[FieldProblem]:
+    from dh_kfp_pulumi.specs.fields import code_src_scheme
+
+    code_src = data.get("code_src")
+    if not isinstance(code_src, str) or code_src_scheme(code_src) in (None, "file"):
+        return []
+    return [
+        FieldProblem(
+            f"{prefix}code_src",
+            "a remote source is fetched when the program runs, not by the provider: pass "
+            "the text in `code` (dh_kfp_pulumi.reconcile.resolve_sources does it)",
+            code_src,
+            True,
+        )
+    ]
+
+
+def resolve_sources(
+    props: Mapping[str, Any], base_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Props with the workflow's and functions' `code_src` fetched into `code` (may use the network).
+
+    For the program side (a Pulumi program, a Terraform provider's config step): the
+    resource then carries the text and `check` stays offline.
+    """
+    from dh_kfp_pulumi import source
+    from dh_kfp_pulumi.specs import parse_function, parse_workflow
+
+    out = dict(props)
+    spec_data, _ = split_props(props, SPEC_FIELDS)
+    if spec_data.get("code_src") is not None:
+        resolved = source.resolve_spec(parse_workflow(spec_data), base_dir)
+        out.update(_source_fields(resolved))
+    functions = []
+    for data in props.get("functions") or []:
+        data = dict(data)
+        if data.get("code_src") is not None:
+            if data.get("project") is None:
+                data["project"] = spec_data.get("project")
+            resolved = source.resolve_spec(parse_function(data), base_dir)
+            data.update(_source_fields(resolved))
+        functions.append(data)
+    if "functions" in props:
+        out["functions"] = functions
+    return out
+
+
+def _source_fields(spec: Any) -> dict[str, Any]:
+    return {
+        "code": spec.code,
+        "code_src": None,
+        "base64": None,
+        "source_origin": spec.source_origin,
+    }
+
+
+def build_specs(workflow: Any, functions: list[Any], task: Any = None, *, config: Any) -> Any:
+    """build_workflow with the stack's build settings (default image, profiles, pull secrets)."""
+    from dh_kfp_pulumi.build import build_workflow
+
+    return build_workflow(
+        workflow,
+        functions,
+        task,
+        base_dir=os.getcwd(),
+        profiles=getattr(config, "profiles", None) or {},
+        default_image=getattr(config, "image", None),
+        image_pull_secrets=tuple(getattr(config, "image_pull_secrets", ()) or ()),
+    )
+
+
+def build(props: Mapping[str, Any], config: Any, task: Any = None) -> Any:
+    """Build from checked props (raises SpecError/BuildError on bad ones)."""
+    specs, problems, complete = parse_specs(props)
+    if problems:
+        raise SpecError(f"workflow {props.get('name')!r}", problems)
+    if not complete or specs is None:
+        raise SpecError(
+            f"workflow {props.get('name')!r}",
+            [FieldProblem("", "has unknown values; it cannot be built before they are known")],
+        )
+    return build_specs(*specs, task, config=config)
+
+
+# ---- KFP side ----------------------------------------------------------------------------
+
+
+def pipeline_display_name(props: Mapping[str, Any]) -> str:
+    from dh_kfp_pulumi.build import pipeline_name
+
+    return pipeline_name(str(props["project"]), str(props["name"]))
+
+
+def version_description(kind: str, project: str, name: str, spec_hash: str) -> str:
+    return f"{marker(kind, project, name)} sha256:{spec_hash}"
+
+
+def hash_from_description(description: str) -> str:
+    """The full spec hash a version's description records ('' if none)."""
+    for word in description.split():
+        if word.startswith("sha256:"):
+            return word[len("sha256:") :]
+    return ""
+
+
+def ensure_pipeline(backend: Any, display_name: str, description: str) -> tuple[Any, bool]:
+    """(the pipeline with this display name, whether this call created it)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    found = backend.find_pipeline(display_name)
+    if found is not None:
+        return found, False
+    try:
+        return backend.create_pipeline(display_name, description), True
+    except ApiError as exc:
+        if exc.status == 409:  # made by a concurrent create
+            found = backend.find_pipeline(display_name)
+            if found is not None:
+                return found, False
+        raise
+
+
+def ensure_version(
+    backend: Any, pipeline_id: str, result: Any, description: str
+) -> tuple[Any, bool]:
+    """(the version named by the build's hash, whether this call uploaded it)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    name = short_hash(result.spec_hash)
+    found = backend.find_version(pipeline_id, name)
+    if found is not None:
+        return found, False
+    try:
+        return backend.upload_version(pipeline_id, name, result.yaml, description), True
+    except ApiError as exc:
+        if exc.status == 409:
+            found = backend.find_version(pipeline_id, name)
+            if found is not None:
+                return found, False
+        if exc.not_found:
+            raise type(exc)(
+                f"{exc} (the pipeline {pipeline_id} is gone: refresh the stack state, e.g. "
+                "`pulumi refresh` or `terraform apply -refresh-only`, and deploy again)",
+                status=exc.status,
+                operation=exc.operation,
+            ) from None
+        raise
+
+
+def adopt_pipeline(backend: Any, adopt: str) -> Any:
+    """The pipeline named by an `adopt` input (an id, else a display name)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        return backend.get_pipeline(adopt)
+    except ApiError as exc:
+        if not exc.not_found and exc.status != 400:
+            raise
+    found = backend.find_pipeline(adopt)
+    if found is None:
+        raise SpecError(
+            "workflow",
+            [FieldProblem("adopt", "no KFP pipeline has this id or name", adopt, True)],
+        )
+    return found
+
+
+def _outputs(
+    inputs: Mapping[str, Any], pipeline: Any, version: Any, result: Any, backend: Any
+) -> dict[str, Any]:
+    out = dict(inputs)
+    embedded = inputs.get("embedded", True) is not False
+    out.update(
+        pipeline_id=pipeline.id,
+        pipeline_name=pipeline.display_name,
+        version_id=version.id,
+        version_name=version.name,
+        spec_hash=result.spec_hash,
+        ir=result.yaml if embedded else None,
+        url=backend.ui_url(f"pipelines/details/{pipeline.id}/version/{version.id}"),
+    )
+    return out
+
+
+def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+    """Find or create the pipeline, then find or upload the version of this spec.
+
+    A retry after a crash converges (both are found by name); on failure, what this call
+    created is deleted again before the error propagates.
+    """
+    result = build(inputs, backend.config)
+    project, name = str(inputs["project"]), str(inputs["name"])
+    display = pipeline_display_name(inputs)
+    description = str(inputs.get("description") or marker(KIND, project, name))
+    with Undo() as undo:
+        if inputs.get("adopt"):
+            pipeline, created = adopt_pipeline(backend, str(inputs["adopt"])), False
+        else:
+            pipeline, created = ensure_pipeline(backend, display, description)
+        if created:
+            undo.push(
+                f"delete pipeline {pipeline.id}", lambda: backend.delete_pipeline(pipeline.id)
+            )
+        version, uploaded = ensure_version(
+            backend,
+            pipeline.id,
+            result,
+            version_description(KIND, project, name, result.spec_hash),
+        )
+        if uploaded:
+            undo.push(
+                f"delete version {version.id}",
+                lambda: backend.delete_version(pipeline.id, version.id),
+            )
+    return pipeline.id, _outputs(inputs, pipeline, version, result, backend)
+
+
+def update(
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+) -> dict[str, Any]:
+    """Full outputs. Same hash and a known version: no KFP call. New hash: a new version."""
+    same = (
+        olds.get("spec_hash")
+        and olds.get("spec_hash") == news.get("spec_hash")
+        and olds.get("version_id")
+    )
+    embedded = news.get("embedded", True) is not False
+    if same and (not embedded or olds.get("ir")):
+        out = {**olds, **news}
+        if not embedded:
+            out["ir"] = None
+        return out
+    result = build(news, backend.config)
+    if same and olds.get("version_id"):  # only the IR output was missing
+        out = {**olds, **news, "ir": result.yaml}
+        return out
+    project, name = str(news["project"]), str(news["name"])
+    pipeline = _existing_pipeline(backend, id, olds)
+    version, _ = ensure_version(
+        backend, id, result, version_description(KIND, project, name, result.spec_hash)
+    )
+    return _outputs(news, pipeline, version, result, backend)
+
+
+def _existing_pipeline(backend: Any, id: str, olds: Mapping[str, Any]) -> Any:
+    from dh_kfp_pulumi.backends import Pipeline
+
+    return Pipeline(
+        id=id,
+        name=str(olds.get("pipeline_name") or ""),
+        display_name=str(olds.get("pipeline_name") or ""),
+        description="",
+        created_at="",
+    )
+
+
+def read(
+    id: str, state: Mapping[str, Any], backend: Any
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Live state in the inputs' shape: a deleted pipeline is gone (""), a deleted version
+    empties version_id/version_name/spec_hash (so the next update uploads it again).
+
+    With no state (an import) `id` may be a pipeline id or name: the outputs describe its
+    newest version, and the inputs hold only what KFP knows (spec_hash from the version's
+    description when we made it).
+    """
+    from dh_kfp_pulumi.backends import ApiError
+
+    if not state:
+        return _import(id, backend)
+    try:
+        pipeline = backend.get_pipeline(id)
+    except ApiError as exc:
+        if exc.not_found:
+            return "", {}, {}
+        raise
+    outputs = dict(state)
+    outputs["pipeline_id"] = pipeline.id
+    outputs["pipeline_name"] = pipeline.display_name
+    version_id = state.get("version_id")
+    gone = not version_id
+    if version_id:
+        try:
+            version = backend.get_version(id, version_id)
+            gone = bool(version.pipeline_id) and version.pipeline_id != id
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            gone = True
+    if gone:
+        outputs.update(version_id="", version_name="", spec_hash="", ir=None, url="")
+    return pipeline.id, outputs, only_inputs(outputs, INPUTS)
+
+
+def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        pipeline = adopt_pipeline(backend, id)
+    except SpecError:
+        return "", {}, {}
+    except ApiError as exc:
+        if exc.not_found:
+            return "", {}, {}
+        raise
+    versions = sorted(backend.list_versions(pipeline.id), key=lambda v: v.created_at)
+    outputs: dict[str, Any] = {
+        "pipeline_id": pipeline.id,
+        "pipeline_name": pipeline.display_name,
+        "version_id": "",
+        "version_name": "",
+        "spec_hash": "",
+        "ir": None,
+        "url": "",
+    }
+    if versions:
+        newest = versions[-1]
+        outputs.update(
+            version_id=newest.id,
+            version_name=newest.name,
+            spec_hash=hash_from_description(newest.description),
+            url=backend.ui_url(f"pipelines/details/{pipeline.id}/version/{newest.id}"),
+        )
+    return pipeline.id, outputs, only_inputs(outputs, INPUTS)
+
+
+def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+    """Delete every version, then the pipeline; already gone counts as deleted."""
+    backend.delete_pipeline(id)

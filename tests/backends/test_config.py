@@ -1,0 +1,86 @@
+"""BackendConfig from stack config, and what never leaks the token. No server needed."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from dh_kfp_pulumi.backends import Backend, BackendConfig, BackendError, config_from_mapping
+from dh_kfp_pulumi.errors import SpecError
+
+TOKEN = "tok-3f9a-secret"
+
+
+def test_pulumi_namespaced_config_with_json_strings():
+    config = config_from_mapping(
+        {
+            "dh-kfp:host": "https://kfp.example.test/pipeline",
+            "dh-kfp:namespace": "team-a",
+            "dh-kfp:experiment": "nightly",
+            "dh-kfp:token": TOKEN,
+            "dh-kfp:verify_ssl": "false",
+            "dh-kfp:pipeline_root": "s3://bucket/root",
+            "dh-kfp:image": "python:3.11-slim",
+            "dh-kfp:profiles": '{"gpu": {"resources": {"gpu": "1"}}}',
+            "dh-kfp:image_pull_secrets": '["regcred"]',
+            "aws:region": "eu-south-1",  # other namespaces are not ours
+        }
+    )
+    assert config.host == "https://kfp.example.test/pipeline"
+    assert config.namespace == "team-a" and config.experiment == "nightly"
+    assert config.verify_ssl is False
+    assert config.profiles == {"gpu": {"resources": {"gpu": "1"}}}
+    assert config.image_pull_secrets == ("regcred",)
+    assert config.token == TOKEN
+    assert config.experiment_for("parking") == "nightly"
+
+
+def test_plain_keys_and_defaults():
+    config = config_from_mapping({"host": "", "verify_ssl": True})
+    assert config.host is None  # the embedded server
+    assert config.verify_ssl is True and config.profiles == {} and config.token is None
+    assert config.experiment_for("parking") == "parking"
+    assert config_from_mapping(None) == BackendConfig()
+
+
+def test_bad_settings_name_the_key_and_hide_the_token():
+    with pytest.raises(SpecError) as info:
+        config_from_mapping(
+            {
+                "dh-kfp:hots": "http://x",
+                "dh-kfp:verify_ssl": "maybe",
+                "dh-kfp:host": "kfp.local:8888",
+                "dh-kfp:profiles": "[1, 2]",
+                "dh-kfp:token": 12345,
+            }
+        )
+    text = str(info.value)
+    for needle in (
+        "dh-kfp:hots",
+        "dh-kfp:verify_ssl",
+        "dh-kfp:host",
+        "dh-kfp:profiles",
+        "dh-kfp:token",
+    ):
+        assert needle in text
+    assert "12345" not in text
+    assert "known" in text or "valid" in text
+
+
+def test_token_never_in_repr_or_pickle_of_backend_state():
+    config = BackendConfig(host="http://127.0.0.1:9", token=TOKEN)
+    assert TOKEN not in repr(config) and "token=***" in repr(config)
+    backend = Backend(config)
+    assert TOKEN not in repr(backend)
+    clone = pickle.loads(pickle.dumps(backend))
+    assert clone.config == config and clone._client is None
+
+
+def test_unreachable_host_is_a_clear_backend_error_without_the_token():
+    backend = Backend(BackendConfig(host="http://127.0.0.1:9", token=TOKEN, request_timeout=5))
+    with pytest.raises(BackendError) as info:
+        backend.get_pipeline("p")
+    text = str(info.value)
+    assert "127.0.0.1:9" in text and TOKEN not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__
