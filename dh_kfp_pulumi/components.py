@@ -14,14 +14,13 @@ Everything here is deterministic: names are sorted, literals are canonical JSON.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import linecache
+import functools
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from kfp.dsl import (
+    PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
     Artifact,
     Input,
     Output,
@@ -119,10 +118,16 @@ def task_arguments(arguments: list[Argument]) -> dict[str, Any]:
 
 
 def python_component(call: StepCall, function: StepFunction, image: str) -> Any:
-    """A KFP lightweight Python component running `function` with the step contract."""
+    """A KFP lightweight Python component running `function` with the step contract.
+
+    The same component `@dsl.component(base_image=image, packages_to_install=...)`
+    makes of the generated wrapper (with `_dh_run_step` as an additional function),
+    assembled from kfp's own pieces without `inspect.getsource`, which costs more
+    than the rest of the build on a long pipeline (tests/build/test_components.py
+    checks the two stay equal).
+    """
     arguments = classify(call)
     source = _wrapper_source(call, function, arguments)
-    filename = f"<dh-kfp step {next(_COUNTER)}>"
     namespace: dict[str, Any] = {
         "Input": Input,
         "Output": Output,
@@ -130,24 +135,48 @@ def python_component(call: StepCall, function: StepFunction, image: str) -> Any:
         "OutputPath": OutputPath,
         "_dh_run_step": _dh_run_step,
     }
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    try:
-        exec(compile(source, filename, "exec", dont_inherit=True), namespace)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            component = component_factory.create_component_from_func(
-                namespace["_dh_step"],
-                base_image=image,
-                packages_to_install=list(function.requirements),
-                additional_funcs=[_dh_run_step],
-            )
-    finally:
-        linecache.cache.pop(filename, None)
-    spec = dataclasses.replace(component.component_spec, name=call.name)
-    return PythonComponent(component_spec=spec, python_func=component.python_func)
+    exec(compile(source, f"<dh-kfp step {call.name}>", "exec", dont_inherit=True), namespace)
+    func = namespace[WRAPPER]
+    spec = component_factory.extract_component_interface(func, name=call.name)
+    launcher, prefix, suffix = _lightweight_program()
+    install = component_factory._get_packages_to_install_command(
+        packages_to_install=list(function.requirements)
+    )
+    spec.implementation = structures.Implementation(
+        container=structures.ContainerSpecImplementation(
+            image=image,
+            command=[*install, *launcher, prefix + source + suffix],
+            args=[
+                "--executor_input",
+                PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
+                "--function_to_execute",
+                WRAPPER,
+            ],
+        )
+    )
+    return PythonComponent(component_spec=spec, python_func=func)
 
 
-_COUNTER = itertools.count()
+WRAPPER = "_dh_step"
+
+
+def _probe():
+    pass
+
+
+@functools.cache
+def _lightweight_program() -> tuple[tuple[str, ...], str, str]:
+    """kfp's launcher and the program around a component's function, learnt from kfp once."""
+    command, _ = component_factory._get_command_and_args_for_lightweight_component(
+        func=_probe, additional_funcs=[_dh_run_step]
+    )
+    *launcher, program = command
+    prefix, found, suffix = program.partition(
+        component_factory._get_function_source_definition(_probe)
+    )
+    if not found:
+        raise BuildError("this kfp version lays out lightweight components unexpectedly")
+    return tuple(launcher), prefix, suffix
 
 
 def _wrapper_source(call: StepCall, function: StepFunction, arguments: list[Argument]) -> str:
@@ -164,7 +193,7 @@ def _wrapper_source(call: StepCall, function: StepFunction, arguments: list[Argu
     outputs = ", ".join(f"{key!r}: ({key}, {call.outputs[key]!r})" for key in sorted(call.outputs))
     values = ", ".join(f"{name!r}: {name}" for name in call.values)
     return (
-        f"def _dh_step({', '.join(params)}):\n"
+        f"def {WRAPPER}({', '.join(params)}):\n"
         f"    _dh_run_step(\n"
         f"        step={call.name!r},\n"
         f"        function={function.name!r},\n"
