@@ -138,3 +138,21 @@ def test_a_missing_declared_output_fails_the_step_naming_it(kit, tmp_path, local
         "'folder', 'label', 'meta' (it returned keys: ['folder', 'raw', 'rows'])"
     ) in text
     assert list(tmp_path.rglob("produce")) and not list(tmp_path.rglob("consume"))
+
+
+def test_run_local_script_prints_the_result(kit, tmp_path, local_python_path):
+    """examples/parking/run_local.py, as scripts/main.sh runs it."""
+    import subprocess
+    import sys
+
+    result = build_workflow(kit.parking_workflow(), kit.parking_functions(), base_dir=kit.PARKING)
+    compiled = tmp_path / "parking.yaml"
+    compiled.write_text(result.yaml)
+    out = subprocess.run(
+        [sys.executable, str(kit.PARKING / "run_local.py"), str(compiled), "--root",
+         str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "10 parkings, 518 free of 1225 slots" in out.stdout
+    assert "P08 Palazzetto        212 free of 300" in out.stdout
