@@ -810,7 +810,7 @@ def _embedded_server_url(data_dir: str | None) -> str:
             f"no KFP host is configured (dh-kfp:host) and the embedded server is not available: {exc}"
         ) from None
     try:
-        info = lifecycle.start(data_dir) if data_dir else lifecycle.start()
+        info = lifecycle.start(data_dir or None)
     except BackendError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -915,8 +915,10 @@ def _run(r: Any) -> Run:
     pipeline_id, version_id = _reference(r)
     failed: list[tuple[str, str]] = []
     details = r.run_details
-    for task in (details.task_details if details is not None else None) or []:
-        if task.state != "FAILED" or task.child_tasks:
+    tasks = (details.task_details if details is not None else None) or []
+    parents = {t.parent_task_id for t in tasks if t.parent_task_id}
+    for task in tasks:
+        if task.state != "FAILED" or task.child_tasks or task.task_id in parents:
             continue  # a DAG (root or sub-DAG) fails because one of its steps did
         message = task.error.message if task.error is not None else ""
         failed.append((task.display_name or task.task_id or "?", message or ""))

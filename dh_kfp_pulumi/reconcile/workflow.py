@@ -57,7 +57,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     """project/name/kind replace (a new pipeline name); anything else updates in place.
 
     A new spec_hash makes a new version in the same pipeline. An imported workflow (no
-    project/name in its state) takes them from config without being replaced.
+    project/name/kind in its state) takes them from config without being replaced.
     """
     return plan_props(
         olds,
@@ -65,7 +65,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
         inputs=INPUTS,
         defaults=DEFAULTS,
         replaces=REPLACES,
-        replace_only_if_set=("project", "name"),
+        replace_only_if_set=REPLACES,
     )
 
 
@@ -483,7 +483,17 @@ def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]
             spec_hash=hash_from_description(newest.description),
             url=backend.ui_url(f"pipelines/details/{pipeline.id}/version/{newest.id}"),
         )
+        outputs.update(_identity_from_description(newest.description))
     return pipeline.id, outputs, only_inputs(outputs, INPUTS)
+
+
+def _identity_from_description(description: str) -> dict[str, str]:
+    """{'kind', 'project', 'name'} from our version marker `dh-kfp:workflow <project>/<name>`."""
+    prefix = f"dh-kfp:{KIND} "
+    if not description.startswith(prefix):
+        return {}
+    project, sep, name = description[len(prefix) :].split(" ", 1)[0].partition("/")
+    return {"kind": "kfp", "project": project, "name": name} if sep else {}
 
 
 def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:

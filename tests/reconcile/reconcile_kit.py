@@ -84,3 +84,26 @@ def run_props(source: dict[str, Any] | None = None, **extra: Any) -> dict[str, A
     }
     props.update(extra)
     return props
+
+
+def stats(url: str) -> dict[str, Any]:
+    """The embedded server's request counters (test-only endpoint)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/dh-kfp/v1/stats", timeout=10) as response:
+        return json.load(response)
+
+
+def writes(url: str) -> int:
+    return int(stats(url)["writes"])
+
+
+def kfp_client(url: str) -> Any:
+    import warnings
+
+    import kfp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return kfp.Client(host=url)
