@@ -25,7 +25,6 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from kfp import compiler as kfp_compiler
@@ -56,7 +55,7 @@ class BuildResult:
     yaml: str
     spec_hash: str  # sha256 hex of `yaml`
     pipeline_name: str  # the IR's pipelineInfo.name
-    parameters: Mapping[str, str] = field(default_factory=dict)  # name -> KFP type (STRING, ...)
+    parameters: dict[str, str] = field(default_factory=dict)  # name -> KFP type (STRING, ...)
     steps: tuple[str, ...] = ()  # step names, in declaration order
 
 
@@ -194,7 +193,7 @@ def _result(yaml_text: str, name: str, parameters: dict[str, str], steps: tuple[
         yaml=yaml_text,
         spec_hash=hashlib.sha256(yaml_text.encode("utf-8")).hexdigest(),
         pipeline_name=name,
-        parameters=MappingProxyType(dict(parameters)),
+        parameters=dict(parameters),
         steps=steps,
     )
 
@@ -372,7 +371,7 @@ class _Session:
         try:
             task = component(**components.task_arguments(arguments))
         except (TypeError, ValueError) as exc:
-            raise BuildError(f"{call.where}: step {call.name!r}: {exc}") from None
+            raise BuildError(f"{call.label}: {exc}") from None
         task.set_display_name(call.name)
         for name, value in function.envs:
             task.set_env_variable(name, value)

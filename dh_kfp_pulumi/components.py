@@ -99,7 +99,7 @@ def classify(call: StepCall) -> list[Argument]:
             annotation = _CHANNEL_TYPES.get(str(value.channel_type))
             if annotation is None:
                 raise BuildError(
-                    f"{call.where}: step {call.name!r}: {name}: unsupported KFP parameter type "
+                    f"{call.label}: {name}: unsupported KFP parameter type "
                     f"{value.channel_type!r}; supported: {sorted(_CHANNEL_TYPES)}"
                 )
             out.append(Argument(name, "parameter", annotation, value))
@@ -223,7 +223,7 @@ def container_component(call: StepCall, function: StepFunction, image: str) -> A
         field = "inputs" if a.name in call.inputs else "parameters"
         if a.kind == "none":
             raise BuildError(
-                f"{call.where}: step {call.name!r}: {field}.{a.name}: a container function's "
+                f"{call.label}: {field}.{a.name}: a container function's "
                 "arguments cannot be None (got None)"
             )
         if a.kind == "artifact":
@@ -258,7 +258,7 @@ def container_component(call: StepCall, function: StepFunction, image: str) -> A
     )
     if unused:
         raise BuildError(
-            f"{call.where}: step {call.name!r}: container function {function.name!r} never "
+            f"{call.label}: container function {function.name!r} never "
             f"refers to {', '.join(unused)} in its command or args, so the container could "
             "not read or write them; add each reference where the value or file path belongs"
         )
@@ -297,7 +297,7 @@ def _substitute(
         if placeholder is None:
             declared = sorted(by_kind[kind])
             raise BuildError(
-                f"{call.where}: step {call.name!r}: function {function.name!r} {field} refers "
+                f"{call.label}: function {function.name!r} {field} refers "
                 f"to {match.group(0)!r}, but the step declares {kind} {declared or 'none'} "
                 f"(got {text!r})"
             )

@@ -53,7 +53,12 @@ class StepCall:
     parameters: Mapping[str, Any]  # same kinds as inputs
     outputs: Mapping[str, str]  # output key -> name the artifact is published as
     values: tuple[str, ...]
-    where: str  # "pipeline.py:12", for messages
+    where: str  # "pipeline.py:12" ("" for steps this package declares), for messages
+
+    @property
+    def label(self) -> str:
+        """How messages name the step: "pipeline.py:12: step 'download'"."""
+        return f"{self.where}: step {self.name!r}" if self.where else f"step {self.name!r}"
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -141,7 +146,8 @@ class PipelineContext:
         return step
 
     def _check(self, name, function, action, inputs, outputs, parameters, values, where) -> StepCall:
-        label = f"{where}: step {name!r}" if isinstance(name, str) else f"{where}: step"
+        label = f"step {name!r}" if isinstance(name, str) else "step"
+        label = f"{where}: {label}" if where else label
 
         def fail(field: str, message: str, *value: Any) -> BuildError:
             got = f" (got {value[0]!r})" if value else ""
@@ -332,9 +338,14 @@ def _check_values(given: Any, fail) -> tuple[str, ...]:
 
 
 def _caller() -> str:
-    """`file:line` of the handler line that called `pc.step`."""
+    """`file:line` of the handler line that called `pc.step` ("" when this package did)."""
     frame = sys._getframe(2)
+    if os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        return ""
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def literal_json(value: Any) -> str:

@@ -359,3 +359,23 @@ def test_container_none_argument():
     with pytest.raises(BuildError, match=r"parameters.n: a container function's arguments cannot be None"):
         build_function_job(_container(args=["{inputs.text}"]), inputs={"text": "hi"},
                            parameters={"n": None})
+
+
+def test_concurrent_builds_do_not_mix(kit):
+    """The Pulumi provider builds from four threads; kfp keeps its pipeline in a global."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = {"parking": build_parking(kit).yaml, "demo": _demo(kit).yaml}
+    jobs = ["parking", "demo"] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(
+            lambda which: build_parking(kit).yaml if which == "parking" else _demo(kit).yaml, jobs
+        ))
+    assert results == [expected[j] for j in jobs]
+
+
+def test_function_job_errors_name_the_step_not_our_code(kit):
+    fn = kit.inline_function("dl", "def dl(url):\n    return 1\n", "dl")
+    with pytest.raises(BuildError) as info:
+        build_function_job(fn, inputs={"url": "x"}, outputs={"bad-name": "x"})
+    assert str(info.value).startswith("step 'dl': outputs: name must be a Python identifier")
