@@ -379,3 +379,24 @@ def test_function_job_errors_name_the_step_not_our_code(kit):
     with pytest.raises(BuildError) as info:
         build_function_job(fn, inputs={"url": "x"}, outputs={"bad-name": "x"})
     assert str(info.value).startswith("step 'dl': outputs: name must be a Python identifier")
+
+
+def test_task_profiles_are_resolved(kit):
+    profiles = {"ssd": {"node_selector": [{"key": "disk", "value": "ssd"}],
+                        "envs": [{"name": "MODE", "value": "slow"}]}}
+    task = parse_task({"action": "pipeline", "profile": "ssd",
+                       "envs": [{"name": "MODE", "value": "fast"}]})
+    ir, platform = documents(build_parking(kit, task=task, profiles=profiles))
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-download"]
+    assert k8s["nodeSelector"]["labels"] == {"disk": "ssd"}
+    env = ir["deploymentSpec"]["executors"]["exec-download"]["container"]["env"]
+    assert env == [{"name": "MODE", "value": "fast"}]  # the task wins over its profile
+    with pytest.raises(Exception, match="ssd"):
+        build_parking(kit, task=parse_task({"action": "pipeline", "profile": "nvme"}),
+                      profiles=profiles)
+
+
+def test_image_pull_secrets_reach_every_step(kit):
+    _, platform = documents(build_parking(kit, image_pull_secrets=["regcred"]))
+    for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        assert [s["secretName"] for s in executor["imagePullSecret"]] == ["regcred"]
