@@ -91,6 +91,12 @@ class StepOutputs(Mapping[str, Any]):
                 f"{declared or 'no outputs'} (add it to the step's `outputs` or `values`)"
             ) from None
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._channels
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._channels.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._channels)
 

@@ -83,6 +83,8 @@ def test_seed_steps_chain_outputs_into_inputs():
     url = factory.calls[0].inputs["url"]
     assert isinstance(url, pipeline_channel.PipelineParameterChannel) and url.task_name is None
     assert list(first.outputs) == ["dataset"] and len(first.outputs) == 1
+    assert "dataset" in first.outputs and "nope" not in first.outputs
+    assert first.outputs.get("nope") is None
 
 
 def test_values_are_string_outputs_and_parameters_reach_the_call():
