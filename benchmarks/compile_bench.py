@@ -82,9 +82,7 @@ def raw_seed(path: str) -> None:
 def raw_chain(path: str) -> None:
     start = dsl.component(first, base_image="python:3.11")
     # five distinct components, as the generated pipeline has five functions
-    steps = [
-        dsl.component(middle, base_image=f"python:3.{11 + (i % 2)}") for i in range(FUNCTIONS)
-    ]
+    steps = [dsl.component(middle, base_image=f"python:3.{11 + (i % 2)}") for i in range(FUNCTIONS)]
 
     @dsl.pipeline(name="bench-chain")
     def pipeline(url: str):
@@ -100,17 +98,33 @@ def raw_chain(path: str) -> None:
 
 def parking_specs():
     fns = [
-        parse_function({"name": "downloader-funct", "kind": "python",
-                        "code_src": "src/download.py", "handler": "download"}, project="parking"),
-        parse_function({"name": "extract-parkings", "kind": "python",
-                        "code_src": "src/extract.py", "handler": "extract"}, project="parking"),
+        parse_function(
+            {
+                "name": "downloader-funct",
+                "kind": "python",
+                "code_src": "src/download.py",
+                "handler": "download",
+            },
+            project="parking",
+        ),
+        parse_function(
+            {
+                "name": "extract-parkings",
+                "kind": "python",
+                "code_src": "src/extract.py",
+                "handler": "extract",
+            },
+            project="parking",
+        ),
     ]
-    wf = parse_workflow({"name": "workflow", "kind": "kfp", "code_src": "pipeline.py",
-                         "handler": "myhandler"}, project="parking")
+    wf = parse_workflow(
+        {"name": "workflow", "kind": "kfp", "code_src": "pipeline.py", "handler": "myhandler"},
+        project="parking",
+    )
     return wf, fns
 
 
-CHAIN = '''
+CHAIN = """
 from dh_kfp_pulumi.dsl import pipeline_context
 
 def chain(url):
@@ -119,7 +133,7 @@ def chain(url):
         for i in range(1, STEPS):
             previous = pc.step(name=f"s{i}", function=f"f{i % FUNCTIONS}",
                                inputs={"data": previous.outputs["out"]}, outputs={"out": "out"})
-'''.replace("STEPS", str(STEPS)).replace("FUNCTIONS", str(FUNCTIONS))
+""".replace("STEPS", str(STEPS)).replace("FUNCTIONS", str(FUNCTIONS))
 
 FUNCTION = '''
 def handler(data=None, url=None):
@@ -131,11 +145,20 @@ def handler(data=None, url=None):
 
 
 def chain_specs():
-    wf = parse_workflow({"name": "chain", "kind": "kfp", "code": CHAIN, "handler": "chain"},
-                        project="bench")
+    wf = parse_workflow(
+        {"name": "chain", "kind": "kfp", "code": CHAIN, "handler": "chain"}, project="bench"
+    )
     fns = [
-        parse_function({"name": f"f{i}", "kind": "python", "code": FUNCTION, "handler": "handler",
-                        "image": f"python:3.{11 + (i % 2)}"}, project="bench")
+        parse_function(
+            {
+                "name": f"f{i}",
+                "kind": "python",
+                "code": FUNCTION,
+                "handler": "handler",
+                "image": f"python:3.{11 + (i % 2)}",
+            },
+            project="bench",
+        )
         for i in range(FUNCTIONS)
     ]
     return wf, fns
@@ -165,19 +188,25 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "raw.yaml")
         cases = [
-            ("seed (2 steps)",
-             lambda: build_workflow(seed_wf, seed_fns, base_dir=PARKING),
-             lambda: raw_seed(out)),
-            (f"chain ({STEPS} steps)",
-             lambda: build_workflow(chain_wf, chain_fns),
-             lambda: raw_chain(out)),
+            (
+                "seed (2 steps)",
+                lambda: build_workflow(seed_wf, seed_fns, base_dir=PARKING),
+                lambda: raw_seed(out),
+            ),
+            (
+                f"chain ({STEPS} steps)",
+                lambda: build_workflow(chain_wf, chain_fns),
+                lambda: raw_chain(out),
+            ),
         ]
         print(f"python {sys.version.split()[0]}, median of {args.repeat} runs")
         print(f"{'pipeline':<18}{'build_workflow':>16}{'raw kfp':>12}{'ratio':>8}")
         for name, ours, raw in cases:
             ours_s = median_seconds(ours, args.repeat)
             raw_s = median_seconds(raw, args.repeat)
-            print(f"{name:<18}{ours_s * 1000:>13.1f} ms{raw_s * 1000:>9.1f} ms{ours_s / raw_s:>7.2f}x")
+            print(
+                f"{name:<18}{ours_s * 1000:>13.1f} ms{raw_s * 1000:>9.1f} ms{ours_s / raw_s:>7.2f}x"
+            )
     return 0
 
 

@@ -65,7 +65,9 @@ def pipeline_name(project: str, name: str) -> str:
     out = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", raw.lower())).strip("-")
     out = out[:_MAX_PIPELINE_NAME].rstrip("-")
     if not out:
-        raise BuildError(f"cannot make a KFP pipeline name from {raw!r}: it needs letters or digits")
+        raise BuildError(
+            f"cannot make a KFP pipeline name from {raw!r}: it needs letters or digits"
+        )
     return out
 
 
@@ -151,8 +153,11 @@ def build_function_job(
             raise BuildError(
                 f"inputs.{name}: must be a str, int, float, bool, dict or list (got {value!r})"
             )
-        params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                        default=value, annotation=kind))
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=value, annotation=kind
+            )
+        )
     with _KFP_LOCK:
         session = _Session(
             [function],
@@ -217,7 +222,9 @@ def _compile(
             raise
         except ValueError as exc:
             if not context.steps and "Task is missing" in str(exc):
-                raise BuildError(f"{what}: declares no step; call pc.step(...) at least once") from None
+                raise BuildError(
+                    f"{what}: declares no step; call pc.step(...) at least once"
+                ) from None
             raise _user_error(what, exc) from None
         except Exception as exc:  # the handler's own bug: show where, not kfp's stack
             raise _user_error(what, exc) from None
@@ -236,7 +243,8 @@ def _compile(
 
 def _user_error(what: str, exc: BaseException) -> BuildError:
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__)
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
         if not f.filename.startswith(_LIBRARY_DIRS) and f.filename != "<string>"
     ]
     where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
@@ -255,7 +263,9 @@ def _pipeline_parameters(handler: Callable[..., Any], handler_name: str) -> list
     for p in inspect.signature(handler).parameters.values():
         where = f"handler {handler_name!r}: parameter {p.name!r}"
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise BuildError(f"{where}: *args/**kwargs cannot be pipeline parameters; name each one")
+            raise BuildError(
+                f"{where}: *args/**kwargs cannot be pipeline parameters; name each one"
+            )
         if not dsl.is_valid_name(p.name):
             raise BuildError(f"{where}: pipeline parameter names must not start with '_'")
         annotation = p.annotation
@@ -274,7 +284,9 @@ def _pipeline_parameters(handler: Callable[..., Any], handler_name: str) -> list
             try:
                 default = dsl._literal(default)
             except dsl._NotLiteral as exc:
-                raise BuildError(f"{where}: default {p.default!r} is not JSON: {exc.reason}") from None
+                raise BuildError(
+                    f"{where}: default {p.default!r} is not JSON: {exc.reason}"
+                ) from None
             if not _matches(kind, default):
                 raise BuildError(f"{where}: default {p.default!r} is not a {kind.__name__}")
         out.append(p.replace(kind=p.POSITIONAL_OR_KEYWORD, annotation=kind, default=default))

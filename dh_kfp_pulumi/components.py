@@ -56,8 +56,14 @@ _CHANNEL_TYPES = {
     "JsonObject": "dict",
     "JsonArray": "list",
 }
-_PY_TO_KFP = {"str": "String", "int": "Integer", "float": "Float", "bool": "Boolean",
-              "dict": "Dict", "list": "List"}
+_PY_TO_KFP = {
+    "str": "String",
+    "int": "Integer",
+    "float": "Float",
+    "bool": "Boolean",
+    "dict": "Dict",
+    "list": "List",
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,7 +151,9 @@ class PipelineContext:
         self._task_names[kfp_utils.maybe_rename_for_k8s(call.name)] = call.name
         return step
 
-    def _check(self, name, function, action, inputs, outputs, parameters, values, where) -> StepCall:
+    def _check(
+        self, name, function, action, inputs, outputs, parameters, values, where
+    ) -> StepCall:
         label = f"step {name!r}" if isinstance(name, str) else "step"
         label = f"{where}: {label}" if where else label
 
@@ -163,7 +165,9 @@ class PipelineContext:
             raise fail("name", "must be a non-empty string", name)
         task_name = kfp_utils.maybe_rename_for_k8s(name)
         if not task_name:
-            raise fail("name", "needs at least one letter or digit (KFP names tasks after steps)", name)
+            raise fail(
+                "name", "needs at least one letter or digit (KFP names tasks after steps)", name
+            )
         if name in self._steps:
             raise fail("name", "is used by an earlier step; step names must be unique", name)
         if task_name in self._task_names:

@@ -8,8 +8,20 @@ Everything the function uses must be imported inside it: only its source is
 copied, not this module's globals.
 """
 
-def _dh_run_step(step, function, filename, module_name, handler, source, kwargs, json_kwargs,
-                 artifact_kwargs, outputs, values):
+
+def _dh_run_step(
+    step,
+    function,
+    filename,
+    module_name,
+    handler,
+    source,
+    kwargs,
+    json_kwargs,
+    artifact_kwargs,
+    outputs,
+    values,
+):
     """Call the handler with keyword arguments; write what it returns (see components)."""
     import json
     import pathlib
@@ -42,11 +54,15 @@ def _dh_run_step(step, function, filename, module_name, handler, source, kwargs,
     elif result is None or len(declared) == 1:
         returned = {} if result is None else {declared[0]: result}
     else:
-        fail(f"must return a dict with the declared outputs {declared} (got a {type(result).__name__})")
+        fail(
+            f"must return a dict with the declared outputs {declared} (got a {type(result).__name__})"
+        )
     missing = [repr(name) for name in declared if returned.get(name) is None]
     if missing:
-        fail(f"did not return declared output(s) {', '.join(missing)} "
-             f"(it returned keys: {sorted(map(str, returned))})")
+        fail(
+            f"did not return declared output(s) {', '.join(missing)} "
+            f"(it returned keys: {sorted(map(str, returned))})"
+        )
 
     def text(name, value):
         if isinstance(value, str):
@@ -54,8 +70,10 @@ def _dh_run_step(step, function, filename, module_name, handler, source, kwargs,
         try:
             return json.dumps(value)
         except (TypeError, ValueError) as exc:
-            fail(f"returned a {type(value).__name__} for {name!r}: return bytes, str, "
-                 f"a pathlib.Path or JSON-serialisable data ({exc})")
+            fail(
+                f"returned a {type(value).__name__} for {name!r}: return bytes, str, "
+                f"a pathlib.Path or JSON-serialisable data ({exc})"
+            )
 
     for name, (artifact, published_as) in sorted(outputs.items()):
         value, path = returned[name], pathlib.Path(artifact.path)

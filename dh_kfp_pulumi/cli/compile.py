@@ -25,8 +25,15 @@ import yaml
 
 from dh_kfp_pulumi.errors import DhKfpError, FieldProblem, SpecError
 
-SPEC_KEYS = ("project", "workflow", "functions", "task", "profiles", "default_image",
-             "image_pull_secrets")
+SPEC_KEYS = (
+    "project",
+    "workflow",
+    "functions",
+    "task",
+    "profiles",
+    "default_image",
+    "image_pull_secrets",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -38,31 +45,69 @@ def register(subparsers: Any) -> None:
             "functions to KFP IR YAML, as a deployment would, and print the spec hash."
         ),
     )
-    parser.add_argument("--spec", metavar="FILE",
-                        help="YAML/JSON file with project, workflow, functions, task, profiles, "
-                             "default_image, image_pull_secrets; its directory is the base dir")
+    parser.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="YAML/JSON file with project, workflow, functions, task, profiles, "
+        "default_image, image_pull_secrets; its directory is the base dir",
+    )
     parser.add_argument("--project", help="project name (the pipeline is named <project>-<name>)")
-    parser.add_argument("--workflow", metavar="FILE:HANDLER",
-                        help="the pipeline module and its handler, e.g. pipeline.py:myhandler")
+    parser.add_argument(
+        "--workflow",
+        metavar="FILE:HANDLER",
+        help="the pipeline module and its handler, e.g. pipeline.py:myhandler",
+    )
     parser.add_argument("--name", help="workflow name (default: the workflow file's stem)")
     parser.add_argument("--image", help="workflow image: the default image of its steps")
-    parser.add_argument("--function", action="append", default=[], metavar="NAME=FILE:HANDLER",
-                        help="a python function of the project (repeatable)")
-    parser.add_argument("--container", action="append", default=[], metavar="NAME=IMAGE",
-                        help="a container function (repeatable); set its command/args in --spec")
-    parser.add_argument("--requirements", action="append", default=[], metavar="NAME=PACKAGE",
-                        help="a pip requirement of function NAME (repeatable)")
-    parser.add_argument("--function-image", action="append", default=[], metavar="NAME=IMAGE",
-                        help="the image of function NAME's steps (repeatable)")
+    parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="NAME=FILE:HANDLER",
+        help="a python function of the project (repeatable)",
+    )
+    parser.add_argument(
+        "--container",
+        action="append",
+        default=[],
+        metavar="NAME=IMAGE",
+        help="a container function (repeatable); set its command/args in --spec",
+    )
+    parser.add_argument(
+        "--requirements",
+        action="append",
+        default=[],
+        metavar="NAME=PACKAGE",
+        help="a pip requirement of function NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--function-image",
+        action="append",
+        default=[],
+        metavar="NAME=IMAGE",
+        help="the image of function NAME's steps (repeatable)",
+    )
     parser.add_argument("--default-image", help="image of steps that set none (default: kfp's)")
     parser.add_argument("--task", metavar="FILE", help="YAML/JSON of Task pod settings")
     parser.add_argument("--profiles", metavar="FILE", help="YAML/JSON of name -> pod settings")
-    parser.add_argument("--image-pull-secret", action="append", default=[], metavar="NAME",
-                        help="image pull secret of every step (repeatable)")
-    parser.add_argument("--base-dir", help="where relative code_src paths start "
-                        "(default: the --spec file's directory, else the current one)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="where to write the YAML ('-' for stdout; default <pipeline>.yaml)")
+    parser.add_argument(
+        "--image-pull-secret",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="image pull secret of every step (repeatable)",
+    )
+    parser.add_argument(
+        "--base-dir",
+        help="where relative code_src paths start "
+        "(default: the --spec file's directory, else the current one)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the YAML ('-' for stdout; default <pipeline>.yaml)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -134,14 +179,18 @@ def run(args: argparse.Namespace) -> int:
         Path(output).write_text(result.yaml, encoding="utf-8")
         print(f"wrote {output}", file=report)
     params = ", ".join(f"{k}: {v}" for k, v in result.parameters.items()) or "none"
-    print(f"pipeline {result.pipeline_name}: steps {', '.join(result.steps)}; "
-          f"parameters {params}", file=report)
+    print(
+        f"pipeline {result.pipeline_name}: steps {', '.join(result.steps)}; parameters {params}",
+        file=report,
+    )
     print(f"sha256 {result.spec_hash}", file=report)
     return 0
 
 
 def _usage(field: str, message: str, *value: Any) -> SpecError:
-    problem = FieldProblem(field, message, value[0], True) if value else FieldProblem(field, message)
+    problem = (
+        FieldProblem(field, message, value[0], True) if value else FieldProblem(field, message)
+    )
     return SpecError("compile arguments", [problem])
 
 
@@ -183,7 +232,9 @@ def _read_mapping(path: str, flag: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise DhKfpError(f"{flag} {path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {exc}") from None
+        raise DhKfpError(
+            f"{flag} {path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: {exc}"
+        ) from None
     if not isinstance(data, dict):
         raise _usage(flag, "must hold a mapping", path)
     return data

@@ -24,9 +24,14 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pipeline", help="the compiled pipeline YAML")
-    parser.add_argument("--url", default=str(HERE / "data" / "parkings.csv"),
-                        help="the pipeline's `url` input: http(s)://, file:// or a path")
-    parser.add_argument("--root", help="pipeline root for the run's artifacts (default: a temp dir)")
+    parser.add_argument(
+        "--url",
+        default=str(HERE / "data" / "parkings.csv"),
+        help="the pipeline's `url` input: http(s)://, file:// or a path",
+    )
+    parser.add_argument(
+        "--root", help="pipeline root for the run's artifacts (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
 
     # Steps run `python3 -m pip install kfp==...` first: make that this Python, where kfp is.

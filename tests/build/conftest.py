@@ -18,7 +18,11 @@ PARKING_CSV = PARKING / "data" / "parkings.csv"
 def parking_functions(**changes):
     """The example's two functions; `changes` maps a function name to extra fields."""
     base = {
-        "downloader-funct": {"kind": "python", "code_src": "src/download.py", "handler": "download"},
+        "downloader-funct": {
+            "kind": "python",
+            "code_src": "src/download.py",
+            "handler": "download",
+        },
         "extract-parkings": {"kind": "python", "code_src": "src/extract.py", "handler": "extract"},
     }
     return [

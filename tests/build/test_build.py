@@ -64,7 +64,10 @@ def test_the_seed_pipeline_compiles(kit):
     # self-contained: the function's module travels in the IR, no machine path does
     program = executors(result)["exec-download"]["container"]["command"][-1]
     assert repr((kit.PARKING / "src" / "download.py").read_text()) in program
-    assert "def _dh_run_step(" in program and "def _dh_step(url: str, dataset: Output[Artifact])" in program
+    assert (
+        "def _dh_run_step(" in program
+        and "def _dh_step(url: str, dataset: Output[Artifact])" in program
+    )
     assert str(kit.REPO) not in result.yaml
     assert images(result) == {"exec-download": "python:3.11", "exec-extract-parking": "python:3.11"}
 
@@ -90,7 +93,9 @@ def test_step_images_function_then_workflow_then_default(kit):
 
 def test_requirements_become_sorted_packages_to_install(kit):
     fns = kit.parking_functions(**{"extract-parkings": {"requirements": ["pandas>=2", "numpy"]}})
-    command = executors(build_parking(kit, functions=fns))["exec-extract-parking"]["container"]["command"]
+    command = executors(build_parking(kit, functions=fns))["exec-extract-parking"]["container"][
+        "command"
+    ]
     assert "install --quiet --no-warn-script-location 'numpy' 'pandas>=2' " in command[2]
     plain = executors(build_parking(kit))["exec-download"]["container"]["command"]
     assert "numpy" not in plain[2]
@@ -122,7 +127,12 @@ def test_hash_is_the_same_in_fresh_processes(kit, tmp_path):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         out = subprocess.run(
             [sys.executable, "-c", HASH_SCRIPT, str(kit.PARKING)],
-            capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=120,
+            check=True,
         )
         seen.append(out.stdout.strip())
     assert seen == [expected, expected]
@@ -142,8 +152,17 @@ FETCH = "def fetch(url, limit):\n    return {'raw': b'x', 'meta': {}, 'rows': 1,
 USE = "def use(data, rows, opts, flag):\n    return None\n"
 
 
-def _demo(kit, *, inputs='{"url": url, "limit": limit}', pipeline=PIPELINE, fetch=FETCH,
-          use=USE, fetch_fields=None, reverse=False, **kwargs):
+def _demo(
+    kit,
+    *,
+    inputs='{"url": url, "limit": limit}',
+    pipeline=PIPELINE,
+    fetch=FETCH,
+    use=USE,
+    fetch_fields=None,
+    reverse=False,
+    **kwargs,
+):
     wf = kit.inline_workflow(pipeline.replace("{INPUTS}", inputs))
     fns = [
         kit.inline_function("fetch", fetch, "fetch", **(fetch_fields or {})),
@@ -159,13 +178,23 @@ def test_order_of_dict_keys_and_functions_does_not_matter(kit):
     assert flipped.yaml.split("\n", 1)[1] == base.yaml.split("\n", 1)[1]
     assert flipped.spec_hash != base.spec_hash
     assert _demo(kit, reverse=True).yaml == base.yaml
-    fields = {"requirements": ["b-pkg", "a-pkg"], "envs": [{"name": "B", "value": "2"},
-                                                          {"name": "A", "value": "1"}]}
-    flipped = {"requirements": ["a-pkg", "b-pkg"], "envs": [{"name": "A", "value": "1"},
-                                                           {"name": "B", "value": "2"}]}
+    fields = {
+        "requirements": ["b-pkg", "a-pkg"],
+        "envs": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}],
+    }
+    flipped = {
+        "requirements": ["a-pkg", "b-pkg"],
+        "envs": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+    }
     assert _demo(kit, fetch_fields=fields).yaml == _demo(kit, fetch_fields=flipped).yaml
-    task = {"action": "pipeline", "envs": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}
-    reordered = {"envs": [{"value": "1", "name": "X"}, {"value": "2", "name": "Y"}], "action": "pipeline"}
+    task = {
+        "action": "pipeline",
+        "envs": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}],
+    }
+    reordered = {
+        "envs": [{"value": "1", "name": "X"}, {"value": "2", "name": "Y"}],
+        "action": "pipeline",
+    }
     assert (
         _demo(kit, task=parse_task(task)).spec_hash
         == _demo(kit, task=parse_task(reordered)).spec_hash
@@ -183,10 +212,15 @@ def test_every_kind_of_change_changes_the_hash(kit):
         "function image": _demo(kit, fetch_fields={"image": "python:3.12"}),
         "default image": _demo(kit, default_image="python:3.12"),
         "function envs": _demo(kit, fetch_fields={"envs": [{"name": "A", "value": "1"}]}),
-        "task envs": _demo(kit, task=parse_task(
-            {"action": "pipeline", "envs": [{"name": "X", "value": "1"}]})),
-        "task node selector": _demo(kit, task=parse_task(
-            {"action": "pipeline", "node_selector": [{"key": "disk", "value": "ssd"}]})),
+        "task envs": _demo(
+            kit, task=parse_task({"action": "pipeline", "envs": [{"name": "X", "value": "1"}]})
+        ),
+        "task node selector": _demo(
+            kit,
+            task=parse_task(
+                {"action": "pipeline", "node_selector": [{"key": "disk", "value": "ssd"}]}
+            ),
+        ),
     }
     hashes = {name: r.spec_hash for name, r in variants.items()}
     assert base not in hashes.values()
@@ -198,8 +232,13 @@ def test_an_empty_task_changes_nothing(kit):
 
 
 def test_task_settings_and_labels_reach_every_step(kit):
-    task = parse_task({"action": "pipeline", "node_selector": [{"key": "disk", "value": "ssd"}],
-                       "envs": [{"name": "MODE", "value": "fast"}]})
+    task = parse_task(
+        {
+            "action": "pipeline",
+            "node_selector": [{"key": "disk", "value": "ssd"}],
+            "envs": [{"name": "MODE", "value": "fast"}],
+        }
+    )
     wf = kit.parking_workflow(labels=["team=data"])
     result = build_parking(kit, wf, task=task)
     ir, platform = documents(result)
@@ -221,8 +260,10 @@ def test_literals_parameters_and_values_in_the_ir(kit):
     }
     outputs = ir["components"]["comp-fetch"]["outputDefinitions"]
     assert set(outputs["artifacts"]) == {"meta", "raw"}
-    assert outputs["parameters"] == {"rows": {"parameterType": "STRING"},
-                                     "size": {"parameterType": "STRING"}}
+    assert outputs["parameters"] == {
+        "rows": {"parameterType": "STRING"},
+        "size": {"parameterType": "STRING"},
+    }
     limit = ir["root"]["inputDefinitions"]["parameters"]["limit"]
     assert limit == {"defaultValue": 5, "isOptional": True, "parameterType": "NUMBER_INTEGER"}
 
@@ -257,7 +298,9 @@ def test_bad_handler_signatures(kit, signature, message):
 
 def test_handler_errors_say_where(kit):
     code = "from dh_kfp_pulumi.dsl import pipeline_context\n\ndef pipe(url):\n    return undefined_name\n"
-    with pytest.raises(BuildError, match=r"NameError at .*:4: name 'undefined_name' is not defined"):
+    with pytest.raises(
+        BuildError, match=r"NameError at .*:4: name 'undefined_name' is not defined"
+    ):
         build_workflow(kit.inline_workflow(code), [])
     empty = "def pipe(url):\n    pass\n"
     with pytest.raises(BuildError, match="declares no step"):
@@ -267,7 +310,9 @@ def test_handler_errors_say_where(kit):
 def test_unknown_function_through_the_build(kit):
     with pytest.raises(BuildError) as info:
         build_parking(kit, functions=kit.parking_functions()[:1])
-    assert "function: is not a function of the project; known: ['downloader-funct']" in str(info.value)
+    assert "function: is not a function of the project; known: ['downloader-funct']" in str(
+        info.value
+    )
     assert "'extract-parkings'" in str(info.value) and "pipeline.py:14" in str(info.value)
 
 
@@ -284,41 +329,66 @@ def test_a_python_function_without_its_handler(kit):
 
 
 def test_function_job(kit):
-    fn = kit.inline_function("dl", FETCH.replace("def fetch(url, limit)", "def dl(url, limit)"), "dl")
+    fn = kit.inline_function(
+        "dl", FETCH.replace("def fetch(url, limit)", "def dl(url, limit)"), "dl"
+    )
     result = build_function_job(
-        fn, inputs={"url": "file:///x", "limit": 3}, outputs={"raw": "raw", "meta": "m"},
+        fn,
+        inputs={"url": "file:///x", "limit": 3},
+        outputs={"raw": "raw", "meta": "m"},
         values=["size", "rows"],
     )
     assert result.pipeline_name == "demo-dl-job"
     assert result.steps == ("dl",)
     assert dict(result.parameters) == {"limit": "NUMBER_INTEGER", "url": "STRING"}
     ir, _ = documents(result)
-    defaults = {k: v["defaultValue"] for k, v in ir["root"]["inputDefinitions"]["parameters"].items()}
+    defaults = {
+        k: v["defaultValue"] for k, v in ir["root"]["inputDefinitions"]["parameters"].items()
+    }
     assert defaults == {"url": "file:///x", "limit": 3}
-    with pytest.raises(BuildError, match=r"inputs.x: must be a str, int, float, bool, dict or list"):
+    with pytest.raises(
+        BuildError, match=r"inputs.x: must be a str, int, float, bool, dict or list"
+    ):
         build_function_job(fn, inputs={"x": None})
     with pytest.raises(BuildError, match="not a valid pipeline parameter name"):
         build_function_job(fn, inputs={"a-b": 1})
 
 
 def _container(**fields):
-    base = {"name": "shout", "kind": "container", "image": "alpine:3", "command": ["sh", "-c"],
-            "args": ["tr a-z A-Z < {inputs.text} > {outputs.loud}; echo {parameters.n} > {values.size}"]}
+    base = {
+        "name": "shout",
+        "kind": "container",
+        "image": "alpine:3",
+        "command": ["sh", "-c"],
+        "args": [
+            "tr a-z A-Z < {inputs.text} > {outputs.loud}; echo {parameters.n} > {values.size}"
+        ],
+    }
     return parse_function({**base, **fields}, project="demo")
 
 
 def test_container_functions_refer_to_inputs_and_outputs():
     result = build_function_job(
-        _container(envs=[{"name": "A", "value": "1"}]), inputs={"text": "hello"},
-        parameters={"n": 3}, outputs={"loud": "loud"}, values=["size"],
+        _container(envs=[{"name": "A", "value": "1"}]),
+        inputs={"text": "hello"},
+        parameters={"n": 3},
+        outputs={"loud": "loud"},
+        values=["size"],
     )
     container = executors(result)["exec-shout"]["container"]
     assert container["image"] == "alpine:3" and container["command"] == ["sh", "-c"]
-    assert json.loads(container["args"][0]) == {"Concat": [
-        "tr a-z A-Z < ", "{{$.inputs.parameters['text']}}", " > ",
-        "{{$.outputs.artifacts['loud'].path}}", "; echo ", "{{$.inputs.parameters['n']}}",
-        " > ", "{{$.outputs.parameters['size'].output_file}}",
-    ]}
+    assert json.loads(container["args"][0]) == {
+        "Concat": [
+            "tr a-z A-Z < ",
+            "{{$.inputs.parameters['text']}}",
+            " > ",
+            "{{$.outputs.artifacts['loud'].path}}",
+            "; echo ",
+            "{{$.inputs.parameters['n']}}",
+            " > ",
+            "{{$.outputs.parameters['size'].output_file}}",
+        ]
+    }
     assert container["env"] == [{"name": "A", "value": "1"}]
 
 
@@ -331,34 +401,55 @@ def pipe(url):
         s1 = pc.step(name="fetch", function="fetch", inputs={"url": url}, outputs={"raw": "raw"})
         pc.step(name="count", function="count", inputs={"data": s1.outputs["raw"]})
 """
-    count = parse_function({"name": "count", "kind": "container", "image": "alpine:3",
-                            "command": ["wc", "-l", "{inputs.data}"]}, project="demo")
+    count = parse_function(
+        {
+            "name": "count",
+            "kind": "container",
+            "image": "alpine:3",
+            "command": ["wc", "-l", "{inputs.data}"],
+        },
+        project="demo",
+    )
     fetch = kit.inline_function("fetch", "def fetch(url):\n    return b'x'\n", "fetch")
     result = build_workflow(kit.inline_workflow(pipeline), [fetch, count])
     assert executors(result)["exec-count"]["container"]["command"] == [
-        "wc", "-l", "{{$.inputs.artifacts['data'].path}}"
+        "wc",
+        "-l",
+        "{{$.inputs.artifacts['data'].path}}",
     ]
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"args": ["{inputs.text}"]},
-         r"never refers to \{outputs.loud\}, \{parameters.n\}, \{values.size\}"),
-        ({"args": ["{inputs.txt} {inputs.text} {outputs.loud} {parameters.n} {values.size}"]},
-         r"args\[0\] refers to '\{inputs.txt\}', but the step declares inputs \['text'\]"),
+        (
+            {"args": ["{inputs.text}"]},
+            r"never refers to \{outputs.loud\}, \{parameters.n\}, \{values.size\}",
+        ),
+        (
+            {"args": ["{inputs.txt} {inputs.text} {outputs.loud} {parameters.n} {values.size}"]},
+            r"args\[0\] refers to '\{inputs.txt\}', but the step declares inputs \['text'\]",
+        ),
     ],
 )
 def test_container_reference_errors(fields, message):
     with pytest.raises(BuildError, match=message):
-        build_function_job(_container(**fields), inputs={"text": "hi"}, parameters={"n": 3},
-                           outputs={"loud": "loud"}, values=["size"])
+        build_function_job(
+            _container(**fields),
+            inputs={"text": "hi"},
+            parameters={"n": 3},
+            outputs={"loud": "loud"},
+            values=["size"],
+        )
 
 
 def test_container_none_argument():
-    with pytest.raises(BuildError, match=r"parameters.n: a container function's arguments cannot be None"):
-        build_function_job(_container(args=["{inputs.text}"]), inputs={"text": "hi"},
-                           parameters={"n": None})
+    with pytest.raises(
+        BuildError, match=r"parameters.n: a container function's arguments cannot be None"
+    ):
+        build_function_job(
+            _container(args=["{inputs.text}"]), inputs={"text": "hi"}, parameters={"n": None}
+        )
 
 
 def test_concurrent_builds_do_not_mix(kit):
@@ -368,9 +459,12 @@ def test_concurrent_builds_do_not_mix(kit):
     expected = {"parking": build_parking(kit).yaml, "demo": _demo(kit).yaml}
     jobs = ["parking", "demo"] * 4
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(
-            lambda which: build_parking(kit).yaml if which == "parking" else _demo(kit).yaml, jobs
-        ))
+        results = list(
+            pool.map(
+                lambda which: build_parking(kit).yaml if which == "parking" else _demo(kit).yaml,
+                jobs,
+            )
+        )
     assert results == [expected[j] for j in jobs]
 
 
@@ -382,18 +476,24 @@ def test_function_job_errors_name_the_step_not_our_code(kit):
 
 
 def test_task_profiles_are_resolved(kit):
-    profiles = {"ssd": {"node_selector": [{"key": "disk", "value": "ssd"}],
-                        "envs": [{"name": "MODE", "value": "slow"}]}}
-    task = parse_task({"action": "pipeline", "profile": "ssd",
-                       "envs": [{"name": "MODE", "value": "fast"}]})
+    profiles = {
+        "ssd": {
+            "node_selector": [{"key": "disk", "value": "ssd"}],
+            "envs": [{"name": "MODE", "value": "slow"}],
+        }
+    }
+    task = parse_task(
+        {"action": "pipeline", "profile": "ssd", "envs": [{"name": "MODE", "value": "fast"}]}
+    )
     ir, platform = documents(build_parking(kit, task=task, profiles=profiles))
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-download"]
     assert k8s["nodeSelector"]["labels"] == {"disk": "ssd"}
     env = ir["deploymentSpec"]["executors"]["exec-download"]["container"]["env"]
     assert env == [{"name": "MODE", "value": "fast"}]  # the task wins over its profile
     with pytest.raises(Exception, match="ssd"):
-        build_parking(kit, task=parse_task({"action": "pipeline", "profile": "nvme"}),
-                      profiles=profiles)
+        build_parking(
+            kit, task=parse_task({"action": "pipeline", "profile": "nvme"}), profiles=profiles
+        )
 
 
 def test_image_pull_secrets_reach_every_step(kit):

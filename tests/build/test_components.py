@@ -23,8 +23,13 @@ class Factory:
 
     def create_task(self, call):
         function = components.StepFunction(
-            name="f", kind="python", source=SOURCE, filename="run.py", module_name="run",
-            handler="run", requirements=self.requirements,
+            name="f",
+            kind="python",
+            source=SOURCE,
+            filename="run.py",
+            module_name="run",
+            handler="run",
+            requirements=self.requirements,
         )
         ours = components.python_component(call, function, "python:3.12")
         self.pairs.append((ours, reference(call, function, "python:3.12")))
@@ -36,12 +41,18 @@ def reference(call, function, image):
     source = components._wrapper_source(call, function, components.classify(call))
     filename = "<reference wrapper>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = {"Input": kfp_dsl.Input, "Output": kfp_dsl.Output, "Artifact": kfp_dsl.Artifact,
-                 "OutputPath": kfp_dsl.OutputPath, "_dh_run_step": components._dh_run_step}
+    namespace = {
+        "Input": kfp_dsl.Input,
+        "Output": kfp_dsl.Output,
+        "Artifact": kfp_dsl.Artifact,
+        "OutputPath": kfp_dsl.OutputPath,
+        "_dh_run_step": components._dh_run_step,
+    }
     try:
         exec(compile(source, filename, "exec", dont_inherit=True), namespace)
         made = component_factory.create_component_from_func(
-            namespace[components.WRAPPER], base_image=image,
+            namespace[components.WRAPPER],
+            base_image=image,
             packages_to_install=list(function.requirements),
             additional_funcs=[components._dh_run_step],
         )
@@ -52,10 +63,17 @@ def reference(call, function, image):
 
 def handler(url: str, n: int = 1):
     with dsl.pipeline_context() as pc:
-        s1 = pc.step(name="one", function="f", inputs={"url": url, "n": n},
-                     parameters={"cfg": {"a": 1}, "none": None, "x": 1.5},
-                     outputs={"data": "data"}, values=["count"])
-        pc.step(name="two", function="f", inputs={"d": s1.outputs["data"], "c": s1.outputs["count"]})
+        s1 = pc.step(
+            name="one",
+            function="f",
+            inputs={"url": url, "n": n},
+            parameters={"cfg": {"a": 1}, "none": None, "x": 1.5},
+            outputs={"data": "data"},
+            values=["count"],
+        )
+        pc.step(
+            name="two", function="f", inputs={"d": s1.outputs["data"], "c": s1.outputs["count"]}
+        )
 
 
 @pytest.mark.parametrize("requirements", [(), ("pandas", "numpy>=2")])

@@ -109,9 +109,11 @@ def test_artifacts_parameters_and_values_flow(kit, tmp_path, local_python_path):
         "data": "file:///data.csv|2",  # bytes written, read back through a Path
         "files": ["a.txt", "sub/b.txt"],  # a returned folder is copied whole
         "meta": {"opts": {"n": 1, "tags": ["a"]}, "nothing": None},  # dict literal exact, as JSON
-        "rows": "3", "rows_type": "str",  # values are string output parameters
+        "rows": "3",
+        "rows_type": "str",  # values are string output parameters
         "label": "ok",
-        "flag": True, "ratio": 0.5,
+        "flag": True,
+        "ratio": 0.5,
     }
     produced = json.loads((run_dir / "produce" / "executor_output.json").read_text())
     assert produced["artifacts"]["raw"]["artifacts"][0]["metadata"] == {"display_name": "raw-data"}
@@ -123,7 +125,9 @@ def produce(url, limit, opts, nothing):
 """
 
 
-def test_a_missing_declared_output_fails_the_step_naming_it(kit, tmp_path, local_python_path, capfd):
+def test_a_missing_declared_output_fails_the_step_naming_it(
+    kit, tmp_path, local_python_path, capfd
+):
     functions = [
         kit.inline_function("produce", FORGETFUL, "produce"),
         kit.inline_function("consume", CONSUME, "consume"),
@@ -149,9 +153,16 @@ def test_run_local_script_prints_the_result(kit, tmp_path, local_python_path):
     compiled = tmp_path / "parking.yaml"
     compiled.write_text(result.yaml)
     out = subprocess.run(
-        [sys.executable, str(kit.PARKING / "run_local.py"), str(compiled), "--root",
-         str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(kit.PARKING / "run_local.py"),
+            str(compiled),
+            "--root",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "10 parkings, 518 free of 1225 slots" in out.stdout

@@ -17,23 +17,48 @@ from dh_kfp_pulumi.specs import parse_function, parse_workflow
 
 PARKING = Path(__file__).resolve().parents[2] / "examples" / "parking"
 FLAGS = [
-    "compile", "--project", "parking", "--name", "workflow",
-    "--workflow", "pipeline.py:myhandler",
-    "--function", "downloader-funct=src/download.py:download",
-    "--function", "extract-parkings=src/extract.py:extract",
-    "--base-dir", str(PARKING),
+    "compile",
+    "--project",
+    "parking",
+    "--name",
+    "workflow",
+    "--workflow",
+    "pipeline.py:myhandler",
+    "--function",
+    "downloader-funct=src/download.py:download",
+    "--function",
+    "extract-parkings=src/extract.py:extract",
+    "--base-dir",
+    str(PARKING),
 ]
 
 
 def expected_hash(**extract_fields):
     fns = [
-        parse_function({"name": "downloader-funct", "kind": "python",
-                        "code_src": "src/download.py", "handler": "download"}, project="parking"),
-        parse_function({"name": "extract-parkings", "kind": "python", "code_src": "src/extract.py",
-                        "handler": "extract", **extract_fields}, project="parking"),
+        parse_function(
+            {
+                "name": "downloader-funct",
+                "kind": "python",
+                "code_src": "src/download.py",
+                "handler": "download",
+            },
+            project="parking",
+        ),
+        parse_function(
+            {
+                "name": "extract-parkings",
+                "kind": "python",
+                "code_src": "src/extract.py",
+                "handler": "extract",
+                **extract_fields,
+            },
+            project="parking",
+        ),
     ]
-    wf = parse_workflow({"name": "workflow", "kind": "kfp", "code_src": "pipeline.py",
-                         "handler": "myhandler"}, project="parking")
+    wf = parse_workflow(
+        {"name": "workflow", "kind": "kfp", "code_src": "pipeline.py", "handler": "myhandler"},
+        project="parking",
+    )
     return build_workflow(wf, fns, base_dir=PARKING).spec_hash
 
 
@@ -62,10 +87,20 @@ def test_default_output_name_and_stdout(tmp_path, capsys, monkeypatch):
 
 
 def test_function_options(tmp_path, capsys):
-    args = [*FLAGS, "--requirements", "extract-parkings=pandas", "--function-image",
-            "extract-parkings=python:3.12", "-o", str(tmp_path / "p.yaml")]
+    args = [
+        *FLAGS,
+        "--requirements",
+        "extract-parkings=pandas",
+        "--function-image",
+        "extract-parkings=python:3.12",
+        "-o",
+        str(tmp_path / "p.yaml"),
+    ]
     assert main(args) == 0
-    assert f"sha256 {expected_hash(requirements=['pandas'], image='python:3.12')}" in capsys.readouterr().out
+    assert (
+        f"sha256 {expected_hash(requirements=['pandas'], image='python:3.12')}"
+        in capsys.readouterr().out
+    )
 
 
 def test_spec_file_is_relative_to_its_directory(tmp_path, capsys, monkeypatch):
@@ -73,10 +108,18 @@ def test_spec_file_is_relative_to_its_directory(tmp_path, capsys, monkeypatch):
         "project": "parking",
         "workflow": {"name": "workflow", "code_src": "pipeline.py", "handler": "myhandler"},
         "functions": [
-            {"name": "downloader-funct", "kind": "python", "code_src": "src/download.py",
-             "handler": "download"},
-            {"name": "extract-parkings", "kind": "python", "code_src": "src/extract.py",
-             "handler": "extract"},
+            {
+                "name": "downloader-funct",
+                "kind": "python",
+                "code_src": "src/download.py",
+                "handler": "download",
+            },
+            {
+                "name": "extract-parkings",
+                "kind": "python",
+                "code_src": "src/extract.py",
+                "handler": "extract",
+            },
         ],
     }
     spec_file = tmp_path / "project.json"
@@ -112,13 +155,23 @@ def test_task_settings_from_a_file(tmp_path, capsys):
     [
         (["compile", "--workflow", "p.py:h"], "project: required: --project NAME"),
         (["compile", "--project", "p"], "workflow: required: --workflow FILE:HANDLER"),
-        (["compile", "--project", "p", "--workflow", "pipeline.py"], "--workflow: must be FILE:HANDLER"),
+        (
+            ["compile", "--project", "p", "--workflow", "pipeline.py"],
+            "--workflow: must be FILE:HANDLER",
+        ),
         ([*FLAGS, "--function", "oops"], "--function: must be NAME=VALUE (got 'oops')"),
-        ([*FLAGS, "--requirements", "nope=pandas"],
-         "--requirements: no function 'nope'; declared: ['downloader-funct', 'extract-parkings']"),
-        (FLAGS[:7] + ["--base-dir", str(PARKING)],
-         "step 'download': function: is not a function of the project; known: []"),
-        (["compile", "--spec", "/nonexistent/spec.yaml"], "--spec /nonexistent/spec.yaml: cannot read it"),
+        (
+            [*FLAGS, "--requirements", "nope=pandas"],
+            "--requirements: no function 'nope'; declared: ['downloader-funct', 'extract-parkings']",
+        ),
+        (
+            FLAGS[:7] + ["--base-dir", str(PARKING)],
+            "step 'download': function: is not a function of the project; known: []",
+        ),
+        (
+            ["compile", "--spec", "/nonexistent/spec.yaml"],
+            "--spec /nonexistent/spec.yaml: cannot read it",
+        ),
     ],
 )
 def test_errors_are_one_clear_line(args, message, capsys):
@@ -140,8 +193,14 @@ def test_compile_as_a_subprocess(tmp_path):
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     out = subprocess.run(
         [sys.executable, "-m", "dh_kfp_pulumi", *FLAGS, "-o", str(tmp_path / "p.yaml")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith(f"sha256 {expected_hash()}")
-    assert (tmp_path / "p.yaml").read_text().startswith("# dh-kfp-pulumi: workflow handler myhandler")
+    assert (
+        (tmp_path / "p.yaml").read_text().startswith("# dh-kfp-pulumi: workflow handler myhandler")
+    )

@@ -116,8 +116,12 @@ def test_values_are_string_outputs_and_parameters_reach_the_call():
 def test_keys_are_sorted_whatever_their_order():
     def handler(url):
         with pipeline_context() as pc:
-            pc.step(name="a", function="downloader-funct", inputs={"z": 1, "b": url, "m": "x"},
-                    outputs={"y": "Y", "c": "C"})
+            pc.step(
+                name="a",
+                function="downloader-funct",
+                inputs={"z": 1, "b": url, "m": "x"},
+                outputs={"y": "Y", "c": "C"},
+            )
 
     _, factory = run(handler)
     assert list(factory.calls[0].inputs) == ["b", "m", "z"]
@@ -143,8 +147,13 @@ def _step_error(**step):
 
     def handler(url):
         with pipeline_context() as pc:
-            s1 = pc.step(name="download", function="downloader-funct", inputs={"url": url},
-                         outputs={"dataset": "dataset"}, values=["size"])
+            s1 = pc.step(
+                name="download",
+                function="downloader-funct",
+                inputs={"url": url},
+                outputs={"dataset": "dataset"},
+                values=["size"],
+            )
             kwargs = {"name": "second", "function": "extract-parkings", **step}
             for key, value in list(kwargs.items()):
                 if callable(value):

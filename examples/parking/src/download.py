@@ -16,5 +16,7 @@ def download(url):
         with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - schemes checked
             return response.read()
     if scheme and len(scheme) > 1:  # "c:" is a Windows drive, anything longer a scheme
-        raise ValueError(f"unsupported URL scheme {scheme!r} in {url!r}; use http(s)://, file:// or a path")
+        raise ValueError(
+            f"unsupported URL scheme {scheme!r} in {url!r}; use http(s)://, file:// or a path"
+        )
     return pathlib.Path(url).expanduser().read_bytes()
