@@ -111,7 +111,23 @@ def _norm(value: Any, default: Any) -> str:
         value = default
     if value in ([], {}, ()) and default is None:
         value = None
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(plain_numbers(value), sort_keys=True, default=str)
+
+
+def plain_numbers(value: Any) -> Any:
+    """Integral floats as ints, all the way down.
+
+    Pulumi carries every number as a float (`{"x": 5}` arrives as `{"x": 5.0}`); KFP and
+    kfp.local check integer parameters strictly, and hashes and diffs must not tell 5
+    from 5.0.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_numbers(v) for v in value]
+    return value
 
 
 def split_props(
@@ -137,7 +153,7 @@ def short_hash(spec_hash: str) -> str:
 
 def digest(value: Any, chars: int = HASH_CHARS) -> str:
     """A short stable hash of a JSON-able value (key order does not matter)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(plain_numbers(value), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
 
 

@@ -30,6 +30,7 @@ from dh_kfp_pulumi.reconcile.common import (
     is_unknown,
     marker,
     only_inputs,
+    plain_numbers,
     plan_props,
     problems_of,
     require_text,
@@ -185,7 +186,7 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
                 description=description,
                 pipeline_id=str(inputs["pipeline_id"]),
                 version_id=str(inputs["version_id"]),
-                parameters=dict(inputs.get("inputs") or {}),
+                parameters=plain_numbers(dict(inputs.get("inputs") or {})),
             )
     if inputs.get("wait"):
         run = _wait(inputs, run, backend)

@@ -199,3 +199,18 @@ def test_token_is_sent_but_never_shown(kfp_server):
         backend.get_run("missing-run")
     assert token not in str(info.value) and token not in repr(info.value)
     assert PIPELINE  # the kit is importable from here
+
+
+def test_no_host_starts_the_embedded_server_on_demand(tmp_path, monkeypatch):
+    from dh_kfp_pulumi.server import lifecycle
+
+    data_dir = tmp_path / "on-demand"
+    backend = Backend(BackendConfig(data_dir=str(data_dir)))
+    try:
+        assert backend.healthz()["multi_user"] is False
+        info = lifecycle.status(data_dir)
+        assert info is not None and backend.host == info.url
+        # a second backend finds the running server instead of starting another
+        assert Backend(BackendConfig(data_dir=str(data_dir))).host == info.url
+    finally:
+        lifecycle.stop(data_dir)

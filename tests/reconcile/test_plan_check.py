@@ -205,3 +205,10 @@ def test_run_plan(change, replaces):
 def test_run_plan_no_change():
     olds = {**run_props(), "run_id": "r", "state": "RUNNING"}
     assert run.plan(olds, {**run_props(), "wait": False}).changes == []
+
+
+def test_plans_do_not_tell_5_from_5_point_0():
+    olds = {**run_props(inputs={"x": 5}), "run_id": "r"}
+    assert run.plan(olds, run_props(inputs={"x": 5.0})).changes == []
+    olds = {**task_props(max_concurrency=2), "recurring_run_id": "r"}
+    assert task.plan(olds, task_props(max_concurrency=2.0)).changes == []
