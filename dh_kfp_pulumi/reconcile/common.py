@@ -85,8 +85,7 @@ def plan_props(
     `replace_only_if_set` force replacement only when the old value was set (an imported
     resource takes them from config without being replaced).
     """
-    input_keys = set(inputs)
-    keys = sorted(input_keys | set(news))
+    keys = sorted(set(inputs))  # output keys (seeded as None by Pulumi) and strays never count
     changes = []
     for key in keys:
         new = news.get(key)
@@ -128,6 +127,12 @@ def plain_numbers(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain_numbers(v) for v in value]
     return value
+
+
+def without_outputs(news: Mapping[str, Any], outputs: Iterable[str]) -> dict[str, Any]:
+    """The props minus output keys (a Pulumi resource seeds its outputs as None in its props)."""
+    drop = set(outputs)
+    return {k: v for k, v in news.items() if k not in drop}
 
 
 def split_props(

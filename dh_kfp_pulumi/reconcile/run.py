@@ -34,6 +34,7 @@ from dh_kfp_pulumi.reconcile.common import (
     plan_props,
     problems_of,
     require_text,
+    without_outputs,
 )
 
 KIND = "run"
@@ -80,6 +81,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
 def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
     from dh_kfp_pulumi.specs import parse_run
 
+    news = without_outputs(news, OUTPUTS)
     problems: list[FieldProblem] = []
     for key in news:
         if key not in INPUTS:

@@ -48,6 +48,7 @@ from dh_kfp_pulumi.reconcile.common import (
     require_text,
     same_instant,
     split_props,
+    without_outputs,
     without_unknown,
 )
 from dh_kfp_pulumi.specs import PodSettings, TaskSpec
@@ -106,6 +107,7 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
     """Validate; with pod settings, build the task's own version and set `spec_hash`."""
     from dh_kfp_pulumi.specs import parse_run, parse_task
 
+    news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
     problems: list[FieldProblem] = []
     for key in news:

@@ -36,6 +36,7 @@ from dh_kfp_pulumi.reconcile.common import (
     problems_of,
     short_hash,
     split_props,
+    without_outputs,
     without_unknown,
 )
 from dh_kfp_pulumi.specs import WorkflowSpec
@@ -71,6 +72,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
 
 def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Validate the props and compute `spec_hash` by building (UNKNOWN if inputs are unknown)."""
+    news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
     problems: list[FieldProblem] = []
     extra = [k for k in news if k not in INPUTS]

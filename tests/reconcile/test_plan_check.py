@@ -212,3 +212,13 @@ def test_plans_do_not_tell_5_from_5_point_0():
     assert run.plan(olds, run_props(inputs={"x": 5.0})).changes == []
     olds = {**task_props(max_concurrency=2), "recurring_run_id": "r"}
     assert task.plan(olds, task_props(max_concurrency=2.0)).changes == []
+
+
+@pytest.mark.parametrize("kind", [workflow, task, run])
+def test_outputs_seeded_as_none_are_not_inputs(kind, offline_config):
+    props = {"workflow": workflow_props(), "task": task_props(), "run": run_props()}[kind.KIND]
+    seeded = {**props, **dict.fromkeys(kind.OUTPUTS)}
+    inputs, problems = kind.check(seeded, offline_config)
+    assert problems == [] and not set(kind.OUTPUTS) & set(inputs)
+    olds = {**inputs, **{k: "x" for k in kind.OUTPUTS}}
+    assert kind.plan(olds, seeded | {"spec_hash": inputs.get("spec_hash")}).changes == []
