@@ -5,7 +5,6 @@ A module sets `SERVER_SETTINGS = {...}` to start its server with other settings.
 `from __future__ import annotations` here: kfp reads the components' annotations.)
 """
 
-
 import copy
 import functools
 import json
@@ -27,9 +26,12 @@ from dh_kfp_pulumi.server import lifecycle, wire
 # --- swagger validation -------------------------------------------------------------------------
 
 _RFC3339_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_UPLOAD_ERROR = {"type": "object", "required": ["error_message"], "additionalProperties": False,
-                 "properties": {"error_message": {"type": "string"},
-                                "error_details": {"type": "string"}}}
+_UPLOAD_ERROR = {
+    "type": "object",
+    "required": ["error_message"],
+    "additionalProperties": False,
+    "properties": {"error_message": {"type": "string"}, "error_details": {"type": "string"}},
+}
 # Messages whose wire form is wider than their swagger properties (API-NOTES §0, §2).
 _OPEN = {"v2beta1GetHealthzResponse", "protobufAny"}
 
@@ -109,11 +111,14 @@ def swagger_checked(monkeypatch):
         try:
             validate_response(method, path, status, body)
         except jsonschema.ValidationError as exc:
-            raise AssertionError(f"{method} {path} -> {status}: response does not match the "
-                                 f"swagger schema: {exc.message}\n{body[:500]!r}") from None
+            raise AssertionError(
+                f"{method} {path} -> {status}: response does not match the "
+                f"swagger schema: {exc.message}\n{body[:500]!r}"
+            ) from None
 
 
 # --- servers and clients ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def server(request, tmp_path_factory):
@@ -127,13 +132,23 @@ def client(server):
     return kfp.Client(host=server.url)
 
 
-def http(method: str, url: str, body: Any = None, *, headers: dict[str, str] | None = None,
-         data: bytes | None = None) -> tuple[int, Any, str]:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> tuple[int, Any, str]:
     """Plain HTTP: (status, parsed JSON or text, content type)."""
     if body is not None:
         data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
@@ -157,11 +172,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
 
 
 def wait_state(client: kfp.Client, run_id: str, states: set[str], timeout: float = 60.0):
-    return wait_for(lambda: (r := client.get_run(run_id)).state in states and r,
-                    timeout=timeout, interval=0.15, what=f"run {run_id} to reach {states}")
+    return wait_for(
+        lambda: (r := client.get_run(run_id)).state in states and r,
+        timeout=timeout,
+        interval=0.15,
+        what=f"run {run_id} to reach {states}",
+    )
 
 
 # --- pipelines ----------------------------------------------------------------------------------
+
 
 @dsl.component(base_image="python:3.11")
 def make_text(n: int, out: dsl.Output[dsl.Dataset]) -> str:
@@ -190,6 +210,7 @@ def two_step(n: int = 3, fail: bool = False):
 def sleeper(seconds: float, pid_file: str) -> str:
     import os
     import time
+
     if pid_file:
         with open(pid_file, "w") as handle:
             handle.write(str(os.getpid()))
@@ -226,8 +247,12 @@ def pipelines(tmp_path_factory) -> dict[str, str]:
     """Compiled pipeline files by name."""
     root = tmp_path_factory.mktemp("pipelines")
     out = {}
-    for name, func in (("two_step", two_step), ("sleepy", sleepy),
-                       ("container", container_pipeline), ("pod_settings", pod_settings)):
+    for name, func in (
+        ("two_step", two_step),
+        ("sleepy", sleepy),
+        ("container", container_pipeline),
+        ("pod_settings", pod_settings),
+    ):
         path = root / f"{name}.yaml"
         compiler.Compiler().compile(func, str(path))
         out[name] = str(path)
@@ -239,5 +264,6 @@ def kit():
     """The helpers above, for test modules (conftest is not importable by name)."""
     import types
 
-    return types.SimpleNamespace(http=http, wait_for=wait_for, wait_state=wait_state,
-                                 validate_response=validate_response)
+    return types.SimpleNamespace(
+        http=http, wait_for=wait_for, wait_state=wait_state, validate_response=validate_response
+    )

@@ -21,15 +21,19 @@ SERVER_SETTINGS = {"max_concurrent_runs": 0}
 def test_healthz_and_default_experiment(client):
     assert client.get_kfp_healthz().multi_user is False
     default = client.get_experiment(experiment_name="Default")
-    assert default.description == ("All runs created without specifying an experiment will be "
-                                   "grouped here.")
+    assert default.description == (
+        "All runs created without specifying an experiment will be grouped here."
+    )
     assert default.storage_state == "AVAILABLE"
 
 
 def test_experiments_round_trip(client, server, kit):
     exp = client.create_experiment("api-exp", description="first")
-    assert (exp.display_name, exp.description, exp.storage_state) == ("api-exp", "first",
-                                                                        "AVAILABLE")
+    assert (exp.display_name, exp.description, exp.storage_state) == (
+        "api-exp",
+        "first",
+        "AVAILABLE",
+    )
     # A second create with the same name finds the first (kfp.Client looks it up, no POST).
     again = client.create_experiment("api-exp")
     assert again.experiment_id == exp.experiment_id
@@ -58,10 +62,14 @@ def test_experiments_round_trip(client, server, kit):
 
 
 def test_pipelines_and_versions_round_trip(client, pipelines, server, kit):
-    pipe = client.upload_pipeline(pipelines["two_step"], pipeline_name="api-pipe",
-                                  description="adds things")
-    assert (pipe.name, pipe.display_name, pipe.description) == ("api-pipe", "api-pipe",
-                                                                "adds things")
+    pipe = client.upload_pipeline(
+        pipelines["two_step"], pipeline_name="api-pipe", description="adds things"
+    )
+    assert (pipe.name, pipe.display_name, pipe.description) == (
+        "api-pipe",
+        "api-pipe",
+        "adds things",
+    )
     assert client.get_pipeline(pipe.pipeline_id).name == "api-pipe"
     assert client.get_pipeline_id("api-pipe") == pipe.pipeline_id
     assert client.get_pipeline_id("no-such-pipeline") is None
@@ -73,8 +81,9 @@ def test_pipelines_and_versions_round_trip(client, pipelines, server, kit):
     ir = yaml.safe_load(Path(pipelines["two_step"]).read_text())
     assert first.pipeline_spec == ir
 
-    v2 = client.upload_pipeline_version(pipelines["two_step"], "v2", pipeline_id=pipe.pipeline_id,
-                                        description="second")
+    v2 = client.upload_pipeline_version(
+        pipelines["two_step"], "v2", pipeline_id=pipe.pipeline_id, description="second"
+    )
     assert (v2.name, v2.description, v2.pipeline_id) == ("v2", "second", pipe.pipeline_id)
     v3 = client.upload_pipeline_version(pipelines["two_step"], "v3", pipeline_name="api-pipe")
     got = client.get_pipeline_version(pipe.pipeline_id, v3.pipeline_version_id)
@@ -111,12 +120,20 @@ def test_json_create_endpoints(server, kit, pipelines):
     status, pipe, _ = kit.http("POST", url, {"display_name": "json-pipe", "description": "d"})
     assert status == 200 and pipe["name"] == "json-pipe"
     kit.validate_response("POST", "/apis/v2beta1/pipelines", status, json.dumps(pipe))
-    status, version, _ = kit.http("POST", f"{url}/{pipe['pipeline_id']}/versions",
-                                  {"displayName": "jv1", "pipelineSpec": ir})
+    status, version, _ = kit.http(
+        "POST", f"{url}/{pipe['pipeline_id']}/versions", {"displayName": "jv1", "pipelineSpec": ir}
+    )
     assert status == 200 and version["pipeline_spec"] == ir
-    status, both, _ = kit.http("POST", f"{url}/create", {
-        "pipeline": {"name": "json-both"},
-        "pipeline_version": {"package_url": {"pipeline_url": f"file://{pipelines['two_step']}"}}})
+    status, both, _ = kit.http(
+        "POST",
+        f"{url}/create",
+        {
+            "pipeline": {"name": "json-both"},
+            "pipeline_version": {
+                "package_url": {"pipeline_url": f"file://{pipelines['two_step']}"}
+            },
+        },
+    )
     assert status == 200, both
     status, named, _ = kit.http("GET", f"{url}/names/json-both")
     assert status == 200 and named["pipeline_id"] == both["pipeline_id"]
@@ -129,25 +146,34 @@ def test_json_create_endpoints(server, kit, pipelines):
 
 def test_runs_round_trip(client, pipelines, server, kit):
     exp = client.create_experiment("api-runs")
-    inline = client.run_pipeline(exp.experiment_id, "inline-run", pipelines["two_step"],
-                                 params={"n": 5})
+    inline = client.run_pipeline(
+        exp.experiment_id, "inline-run", pipelines["two_step"], params={"n": 5}
+    )
     assert inline.state == "PENDING" and inline.finished_at.year == 1970
     assert inline.pipeline_spec["pipelineInfo"]["name"] == "two-step"
     assert inline.runtime_config.parameters == {"n": 5}
 
     pipe = client.upload_pipeline(pipelines["two_step"], pipeline_name="api-run-pipe")
     version = client.list_pipeline_versions(pipe.pipeline_id).pipeline_versions[0]
-    by_ref = client.run_pipeline(exp.experiment_id, "ref-run", pipeline_id=pipe.pipeline_id,
-                                 version_id=version.pipeline_version_id, params={"fail": True})
+    by_ref = client.run_pipeline(
+        exp.experiment_id,
+        "ref-run",
+        pipeline_id=pipe.pipeline_id,
+        version_id=version.pipeline_version_id,
+        params={"fail": True},
+    )
     assert by_ref.pipeline_version_reference.pipeline_version_id == version.pipeline_version_id
     assert by_ref.pipeline_spec is None
 
-    result = client.create_run_from_pipeline_package(pipelines["two_step"], {"n": 1},
-                                                     run_name="pkg-run",
-                                                     experiment_name="api-runs")
+    result = client.create_run_from_pipeline_package(
+        pipelines["two_step"], {"n": 1}, run_name="pkg-run", experiment_name="api-runs"
+    )
     got = client.get_run(result.run_id)
-    assert (got.display_name, got.experiment_id, got.state) == ("pkg-run", exp.experiment_id,
-                                                                "PENDING")
+    assert (got.display_name, got.experiment_id, got.state) == (
+        "pkg-run",
+        exp.experiment_id,
+        "PENDING",
+    )
     assert got.state_history[0].state == "PENDING"
     assert client.get_experiment(experiment_id=exp.experiment_id).last_run_created_at.year > 1970
 
@@ -182,8 +208,10 @@ def test_runs_round_trip(client, pipelines, server, kit):
 
 def test_list_filters_sorting_and_pages(client, pipelines, server, kit):
     exp = client.create_experiment("api-pages")
-    ids = [client.run_pipeline(exp.experiment_id, f"page-{i}", pipelines["two_step"]).run_id
-           for i in range(5)]
+    ids = [
+        client.run_pipeline(exp.experiment_id, f"page-{i}", pipelines["two_step"]).run_id
+        for i in range(5)
+    ]
     first = client.list_runs(experiment_id=exp.experiment_id, page_size=2)
     assert first.total_size == 5 and len(first.runs) == 2 and first.next_page_token
     seen = [r.run_id for r in first.runs]
@@ -198,31 +226,51 @@ def test_list_filters_sorting_and_pages(client, pipelines, server, kit):
     assert [r.display_name for r in desc.runs] == [f"page-{i}" for i in range(4, -1, -1)]
 
     # Filters: named and numeric operations, camelCase and snake_case value keys.
-    named = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name",
-                                        "string_value": "page-3"}]})
-    numeric = json.dumps({"predicates": [{"operation": 1, "key": "name",
-                                          "stringValue": "page-3"}]})
+    named = json.dumps(
+        {"predicates": [{"operation": "EQUALS", "key": "display_name", "string_value": "page-3"}]}
+    )
+    numeric = json.dumps({"predicates": [{"operation": 1, "key": "name", "stringValue": "page-3"}]})
     for text in (named, numeric):
         runs = client.list_runs(experiment_id=exp.experiment_id, filter=text).runs
         assert [r.run_id for r in runs] == [ids[3]]
-    within = json.dumps({"predicates": [
-        {"operation": "IN", "key": "run_id", "stringValues": {"values": ids[:2]}},
-        {"operation": "IS_SUBSTRING", "key": "display_name", "string_value": "page"},
-        {"operation": "GREATER_THAN_EQUALS", "key": "created_at",
-         "timestamp_value": "2000-01-01T00:00:00Z"}]})
+    within = json.dumps(
+        {
+            "predicates": [
+                {"operation": "IN", "key": "run_id", "stringValues": {"values": ids[:2]}},
+                {"operation": "IS_SUBSTRING", "key": "display_name", "string_value": "page"},
+                {
+                    "operation": "GREATER_THAN_EQUALS",
+                    "key": "created_at",
+                    "timestamp_value": "2000-01-01T00:00:00Z",
+                },
+            ]
+        }
+    )
     assert {r.run_id for r in client.list_runs(filter=within).runs} == set(ids[:2])
-    nothing = json.dumps({"predicates": [{"operation": "EQUALS", "key": "state",
-                                          "string_value": "SUCCEEDED"},
-                                         {"operation": "EQUALS", "key": "experiment_id",
-                                          "string_value": exp.experiment_id}]})
+    nothing = json.dumps(
+        {
+            "predicates": [
+                {"operation": "EQUALS", "key": "state", "string_value": "SUCCEEDED"},
+                {"operation": "EQUALS", "key": "experiment_id", "string_value": exp.experiment_id},
+            ]
+        }
+    )
     assert client.list_runs(filter=nothing).runs is None
 
     # An empty list is `{}` on the wire.
-    status, raw, _ = kit.http("GET", f"{server.url}/apis/v2beta1/runs?filter="
-                                     + urllib.parse.quote(nothing))
+    status, raw, _ = kit.http(
+        "GET", f"{server.url}/apis/v2beta1/runs?filter=" + urllib.parse.quote(nothing)
+    )
     assert (status, raw) == (200, {})
-    pipes = client.list_pipelines(filter=json.dumps({"predicates": [
-        {"operation": "EQUALS", "key": "display_name", "stringValue": "none-such"}]}))
+    pipes = client.list_pipelines(
+        filter=json.dumps(
+            {
+                "predicates": [
+                    {"operation": "EQUALS", "key": "display_name", "stringValue": "none-such"}
+                ]
+            }
+        )
+    )
     assert pipes.pipelines is None and pipes.total_size is None
 
 
@@ -231,18 +279,34 @@ def test_recurring_runs_round_trip(client, pipelines):
     pipe = client.upload_pipeline(pipelines["two_step"], pipeline_name="api-sched-pipe")
     version = client.list_pipeline_versions(pipe.pipeline_id).pipeline_versions[0]
     cron = client.create_recurring_run(
-        exp.experiment_id, "nightly", description="d", cron_expression="0 5 4 * * *",
-        start_time="2030-01-01T00:00:00Z", max_concurrency=2, no_catchup=True,
-        pipeline_id=pipe.pipeline_id, version_id=version.pipeline_version_id,
-        params={"n": 7})
+        exp.experiment_id,
+        "nightly",
+        description="d",
+        cron_expression="0 5 4 * * *",
+        start_time="2030-01-01T00:00:00Z",
+        max_concurrency=2,
+        no_catchup=True,
+        pipeline_id=pipe.pipeline_id,
+        version_id=version.pipeline_version_id,
+        params={"n": 7},
+    )
     assert cron.trigger.cron_schedule.cron == "0 5 4 * * *"
     assert cron.trigger.cron_schedule.start_time.year == 2030
-    assert (cron.max_concurrency, cron.mode, cron.status, cron.no_catchup) == ("2", "ENABLE",
-                                                                             "ENABLED", True)
+    assert (cron.max_concurrency, cron.mode, cron.status, cron.no_catchup) == (
+        "2",
+        "ENABLE",
+        "ENABLED",
+        True,
+    )
     assert cron.pipeline_version_reference.pipeline_id == pipe.pipeline_id
     periodic = client.create_recurring_run(
-        exp.experiment_id, "hourly", interval_second=3600, pipeline_package_path=pipelines[
-            "two_step"], enabled=False, start_time="2030-01-01T00:00:00Z")
+        exp.experiment_id,
+        "hourly",
+        interval_second=3600,
+        pipeline_package_path=pipelines["two_step"],
+        enabled=False,
+        start_time="2030-01-01T00:00:00Z",
+    )
     assert periodic.trigger.periodic_schedule.interval_second == "3600"
     assert (periodic.mode, periodic.status) == ("DISABLE", "DISABLED")
 
