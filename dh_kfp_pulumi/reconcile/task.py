@@ -125,8 +125,11 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
     task_data, _ = split_props(news, TASK_FIELDS)
     task_data.setdefault("action", "pipeline")
     task_spec = None
+    known = without_unknown(task_data)
+    if task_data.get("schedule") is UNKNOWN:
+        known["schedule"] = "@daily"  # a stand-in, so the schedule's options validate
     try:
-        task_spec = parse_task(without_unknown(task_data))
+        task_spec = parse_task(known)
     except SpecError as exc:
         problems += drop_unknown_problems(problems_of(exc), task_data)
     run_inputs = news.get("inputs")

@@ -126,6 +126,13 @@ def test_task_check_options_need_a_schedule(offline_config):
     assert paths(problems) == ["enabled"]
 
 
+def test_task_check_with_an_unknown_schedule_still_checks_its_options(offline_config):
+    inputs, problems = task.check(task_props(schedule=UNKNOWN, enabled=False), offline_config)
+    assert problems == [] and inputs["schedule"] is UNKNOWN
+    _, problems = task.check(task_props(schedule=UNKNOWN, max_concurrency=0), offline_config)
+    assert paths(problems) == ["max_concurrency"]
+
+
 def test_task_check_unknown_ids_are_fine(offline_config):
     props = task_props(pipeline_id=UNKNOWN, workflow_version_id=UNKNOWN)
     inputs, problems = task.check(props, offline_config)

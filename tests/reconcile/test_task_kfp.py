@@ -86,6 +86,14 @@ def test_schedule_create_move_toggle_drift_delete(config, kfp_server, wf):
         Backend(config).get_recurring_run(rid)  # idle: deleted at once
     assert Backend(config).get_recurring_run(rid2).enabled
 
+    # drift: disabled in the KFP UI; read shows it, the update enables it again in place
+    kfp_client(kfp_server.url).disable_recurring_run(rid2)
+    _, live_out, live_inputs = task.read(tid, out2, Backend(config))
+    assert live_inputs["enabled"] is False and live_out["recurring_run_id"] == rid2
+    assert task.plan(live_out, moved).changes == ["enabled"]
+    out2 = task.update(tid, live_out, moved, CheckingBackend(config, "demo-nightly"))
+    assert out2["recurring_run_id"] == rid2 and Backend(config).get_recurring_run(rid2).enabled
+
     # enabled toggles in place
     off = checked(config, task_props(wf, name="nightly", schedule="0 6 * * *", enabled=False))
     out3 = task.update(tid, out2, off, CheckingBackend(config, "demo-nightly"))

@@ -137,3 +137,20 @@ def test_not_embedded_keeps_no_ir(config):
     out2 = workflow.update(pid, out, embedded, Backend(config))
     assert out2["ir"] and out2["version_id"] == out["version_id"]
     workflow.delete(pid, out2, Backend(config))
+
+
+def test_concurrent_creates_of_one_workflow_converge(config, kfp_server):
+    """Four threads (as the Pulumi provider server runs them) race to create the same workflow."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = checked(config, name="race")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: workflow.create(inputs, Backend(config)), range(4)))
+    assert len({pid for pid, _ in results}) == 1
+    assert len({out["version_id"] for _, out in results}) == 1
+    pid = results[0][0]
+    assert [p.id for p in Backend(config).list_pipelines() if p.display_name == "demo-race"] == [
+        pid
+    ]
+    assert versions(kfp_server.url, pid) == [results[0][1]["version_name"]]
+    workflow.delete(pid, results[0][1], Backend(config))
