@@ -98,13 +98,26 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> ServerInfo | None:
 
 # --- foreground -------------------------------------------------------------------------------
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Shut down gracefully, without uvicorn re-raising the signal once it has stopped:
+            # that would end the process before `serve` settles its runs and removes its files.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+
+    return Server
+
+
 def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
           host: str = "127.0.0.1", max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS,
           pipeline_root: str | os.PathLike[str] | None = None, log_level: str = "warning",
           quiet: bool = False) -> None:
     """Run the server in this process until SIGINT/SIGTERM."""
-    import uvicorn
-
     from dh_kfp_pulumi.server import api
     from dh_kfp_pulumi.server.app import ServerContext, create_app
     from dh_kfp_pulumi.server.executor import Executor
@@ -144,8 +157,10 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
         raise ServerError(f"cannot listen on {host}:{port}: {exc}") from None
     bound_port = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound_port}"
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level=log_level,
-                                           access_log=False, lifespan="off"))
+    import uvicorn
+
+    server = _server_class()(uvicorn.Config(create_app(ctx), log_level=log_level, access_log=False,
+                                    lifespan="off"))
 
     def announce() -> None:
         while not server.started and not server.should_exit:
