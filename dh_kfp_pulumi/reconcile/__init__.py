@@ -1,12 +1,14 @@
 """What each kind of object needs done against KFP, for any IaC engine.
 
-Three modules, one per kind, each with the same plain functions over JSON-able dicts
-(no Pulumi or Terraform import here; the adapters are thin):
+Four modules, one per kind (`workflow`, `task`, `run`, and `job`: one function run
+alone, the seed's `function.run(action="job")`), each with the same plain functions
+over JSON-able dicts (no Pulumi or Terraform import here; the adapters are thin):
 
 - `plan(olds, news) -> Plan(changes, replaces, delete_before_replace)`: no network;
   `olds` may be the previous outputs or inputs (only input keys are compared).
-- `check(news, config) -> (inputs, problems)`: validation and, for workflows and tasks
-  with pod settings, the build that sets `spec_hash`; no network. Values the engine
+- `check(news, config) -> (inputs, problems)`: validation and, for workflows, jobs and
+  tasks with pod settings, the build that sets `spec_hash`; no network. `config` is the
+  stack's `BackendConfig` (default image, profiles, pull secrets change the build). Values the engine
   does not know yet are passed as `UNKNOWN`; a hash that depends on them is UNKNOWN.
 - `create(inputs, backend) -> (id, outputs)`, `read(id, state, backend) -> (id or "",
   outputs, inputs)`, `update(id, olds, news, backend) -> outputs` (full),
@@ -16,10 +18,20 @@ Each module also names its `INPUTS`, `OUTPUTS` (output-only keys), `REPLACES` an
 `DEFAULTS`, for adapters that declare schemas.
 """
 
-from dh_kfp_pulumi.reconcile import run, task, workflow
+from dh_kfp_pulumi.reconcile import job, run, task, workflow
 from dh_kfp_pulumi.reconcile.common import UNKNOWN, Plan, is_unknown
 from dh_kfp_pulumi.reconcile.workflow import resolve_sources
 
-KINDS = {"workflow": workflow, "task": task, "run": run}
+KINDS = {"workflow": workflow, "task": task, "run": run, "job": job}
 
-__all__ = ["KINDS", "UNKNOWN", "Plan", "is_unknown", "resolve_sources", "run", "task", "workflow"]
+__all__ = [
+    "KINDS",
+    "UNKNOWN",
+    "Plan",
+    "is_unknown",
+    "job",
+    "resolve_sources",
+    "run",
+    "task",
+    "workflow",
+]

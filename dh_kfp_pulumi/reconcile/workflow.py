@@ -19,7 +19,7 @@ use them).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
@@ -352,10 +352,16 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
     A retry after a crash converges (both are found by name); on failure, what this call
     created is deleted again before the error propagates.
     """
-    result = build(inputs, backend.config)
+    return create_pipeline_version(inputs, backend, build(inputs, backend.config), KIND)
+
+
+def create_pipeline_version(
+    inputs: Mapping[str, Any], backend: Any, result: Any, kind: str
+) -> tuple[str, dict[str, Any]]:
+    """create for any kind that is one pipeline `<project>-<name>` with a version per hash."""
     project, name = str(inputs["project"]), str(inputs["name"])
     display = pipeline_display_name(inputs)
-    description = str(inputs.get("description") or marker(KIND, project, name))
+    description = str(inputs.get("description") or marker(kind, project, name))
     with Undo() as undo:
         if inputs.get("adopt"):
             pipeline, created = adopt_pipeline(backend, str(inputs["adopt"])), False
@@ -369,7 +375,7 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
             backend,
             pipeline.id,
             result,
-            version_description(KIND, project, name, result.spec_hash),
+            version_description(kind, project, name, result.spec_hash),
         )
         if uploaded:
             undo.push(
@@ -383,6 +389,20 @@ def update(
     id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
 ) -> dict[str, Any]:
     """Full outputs. Same hash and a known version: no KFP call. New hash: a new version."""
+    return update_pipeline_version(
+        id, olds, news, backend, lambda: build(news, backend.config), KIND
+    )
+
+
+def update_pipeline_version(
+    id: str,
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    backend: Any,
+    builder: Callable[[], Any],
+    kind: str,
+) -> dict[str, Any]:
+    """update for any kind that is one pipeline with a version per hash (see `update`)."""
     same = (
         olds.get("spec_hash")
         and olds.get("spec_hash") == news.get("spec_hash")
@@ -394,14 +414,13 @@ def update(
         if not embedded:
             out["ir"] = None
         return out
-    result = build(news, backend.config)
-    if same and olds.get("version_id"):  # only the IR output was missing
-        out = {**olds, **news, "ir": result.yaml}
-        return out
+    result = builder()
+    if same:  # only the IR output was missing
+        return {**olds, **news, "ir": result.yaml}
     project, name = str(news["project"]), str(news["name"])
     pipeline = _existing_pipeline(backend, id, olds)
     version, _ = ensure_version(
-        backend, id, result, version_description(KIND, project, name, result.spec_hash)
+        backend, id, result, version_description(kind, project, name, result.spec_hash)
     )
     return _outputs(news, pipeline, version, result, backend)
 
