@@ -7,7 +7,8 @@ path template for `/dh-kfp/v1/stats`. Handlers are synchronous (SQLite) and run 
 pool. No response ever carries a traceback: unexpected errors are logged and answered as KFP's
 code 13.
 
-Other routes (the web page at `/`) are added with `extra_routes` of `create_app`.
+Other routes are added with `extra_routes` of `create_app`; by default they are the read-only
+web pages of `web` (`/` and `/runs/{run_id}`).
 """
 
 from __future__ import annotations
@@ -256,6 +257,9 @@ def create_app(ctx: ServerContext, extra_routes: list[BaseRoute] | None = None) 
         return _not_found()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    routes: list[BaseRoute] = [*(extra_routes or []),
+    if extra_routes is None:  # the read-only web pages at / and /runs/{run_id}
+        from dh_kfp_pulumi.server import web
+        extra_routes = web.routes(ctx)
+    routes: list[BaseRoute] = [*extra_routes,
                                Route("/{path:path}", dispatch, methods=methods)]
     return Starlette(routes=routes, exception_handlers={404: on_http_error})

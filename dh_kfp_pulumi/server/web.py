@@ -1,0 +1,491 @@
+"""The embedded server's read-only web pages: `/` (everything stored) and `/runs/{run_id}`.
+
+Rendered on the server as plain HTML with the stylesheet inlined and the DAG as inline SVG, so a
+page needs nothing from the network and no build step. Nothing here writes: the pages have no
+forms and no buttons. Every stored text is escaped, whoever wrote it.
+
+KFP's UI links (`<host>/#/runs/details/<id>`, which `kfp.Client` and the reconcile code print)
+land here too: a few lines of inline script on `/` follow the fragment to the run page.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Route
+
+from dh_kfp_pulumi.server import ir
+from dh_kfp_pulumi.server.store import ACTIVE_STATES
+
+if TYPE_CHECKING:
+    from dh_kfp_pulumi.server.app import ServerContext
+
+log = logging.getLogger("dh_kfp_pulumi.server.web")
+
+RECENT_RUNS = 50
+REFRESH_SECONDS = 3  # pages showing an active run reload themselves
+TASK_STATES = ("pending", "running", "succeeded", "failed", "skipped", "canceled")
+
+# Node geometry of the DAG, in SVG pixels.
+NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 190, 46, 36, 44, 10
+LABEL_CHARS = 24
+
+
+def e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _when(seconds: int | None) -> str:
+    if not seconds:
+        return ""
+    return datetime.fromtimestamp(int(seconds), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _duration(start: int, end: int) -> str:
+    if not start or not end or end < start:
+        return ""
+    s = int(end - start)
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else (
+        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+def _state_badge(state: str) -> str:
+    return f'<span class="state state-{e(state.lower())}">{e(state)}</span>'
+
+
+def _json_value(value: Any, parameter_type: str = "") -> str:
+    if parameter_type == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # IR defaults are protobuf Values: every number is a double
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return f"<code>{e(text)}</code>"
+
+
+@functools.cache
+def _stylesheet() -> str:
+    return (Path(__file__).with_name("web") / "style.css").read_text(encoding="utf-8")
+
+
+# Fragments of KFP's UI that `/` follows. Ids are kept to the characters KFP ids use.
+_FRAGMENT_SCRIPT = """<script>
+(function () {
+  var m = /^#\\/(runs|pipelines|recurringrun)\\/details\\/([A-Za-z0-9._-]+)/.exec(location.hash);
+  if (!m) return;
+  if (m[1] === "runs") { location.replace("/runs/" + m[2]); return; }
+  var target = document.getElementById((m[1] === "runs" ? "run" : m[1] === "pipelines" ?
+    "pipeline" : "recurring") + "-" + m[2]);
+  if (target) { target.scrollIntoView(); target.classList.add("state-running"); }
+})();
+</script>"""
+
+
+def _page(title: str, body: str, *, refresh: bool = False, script: str = "",
+          status_code: int = 200) -> HTMLResponse:
+    meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
+    doc = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{meta}"
+        f"<title>{e(title)} · dh-kfp</title><style>{_stylesheet()}</style></head><body>"
+        "<header><a href=\"/\">dh-kfp embedded KFP</a>"
+        "<span class=\"where\">read-only view · API at /apis/v2beta1</span></header>"
+        f"<main>{body}</main>{script}</body></html>")
+    return HTMLResponse(doc, status_code=status_code)
+
+
+def _table(headers: Iterable[str], rows: list[str], empty: str) -> str:
+    if not rows:
+        return f'<p class="empty">{e(empty)}</p>'
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _run_link(run_id: str, text: str) -> str:
+    return f'<a href="/runs/{quote(run_id, safe="")}">{e(text)}</a>'
+
+
+# --- the index page ---------------------------------------------------------------------------
+
+def index(ctx: ServerContext) -> HTMLResponse:
+    store = ctx.store
+    pipelines = store.list_pipelines()
+    versions = {p["id"]: store.list_versions(p["id"]) for p in pipelines}
+    version_names = {v["id"]: (p, v) for p in pipelines for v in versions[p["id"]]}
+    recurring = store.list_recurring_runs()
+    recurring_names = {r["id"]: r["display_name"] for r in recurring}
+    runs = store.recent_runs(RECENT_RUNS)
+    experiments = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM experiments")}
+
+    def source(row: Any) -> str:
+        found = version_names.get(row["pipeline_version_id"])
+        if found is None:
+            return '<span class="muted">inline spec</span>' if not row["pipeline_version_id"] \
+                else f'<span class="muted">deleted version {e(row["pipeline_version_id"])}</span>'
+        pipeline, version = found
+        return (f'<a href="#pipeline-{e(pipeline["id"])}">{e(pipeline["display_name"])}</a>'
+                f' / {e(version["display_name"])}')
+
+    pipeline_rows = []
+    for p in pipelines:
+        names = ", ".join(f'{e(v["display_name"])} <span class="muted">({_when(v["created_at"])})'
+                          "</span>" for v in reversed(versions[p["id"]]))
+        pipeline_rows.append(
+            f'<tr id="pipeline-{e(p["id"])}"><td>{e(p["display_name"])}</td>'
+            f'<td>{e(p["description"])}</td><td>{len(versions[p["id"]])}</td>'
+            f'<td>{names or "<span class=muted>none</span>"}</td>'
+            f'<td>{_when(p["created_at"])}</td><td class="id">{e(p["id"])}</td></tr>')
+
+    recurring_rows = []
+    for r in recurring:
+        trig = json.loads(r["trigger"] or "{}")
+        when = (f'cron <code>{e(trig["cron"])}</code>' if trig.get("cron") is not None
+                else f'every {e(trig.get("interval_second"))}s')
+        mode = r["mode"]
+        started = store.one("SELECT COUNT(*) AS n, MAX(created_at) AS last FROM runs "
+                            "WHERE recurring_run_id = ?", (r["id"],))
+        recurring_rows.append(
+            f'<tr id="recurring-{e(r["id"])}"><td>{e(r["display_name"])}</td><td>{when}</td>'
+            f'<td><span class="mode-{e(mode.lower())}">'
+            f'{"ENABLED" if mode == "ENABLE" else "DISABLED"}</span></td>'
+            f'<td>{e(r["max_concurrency"])}</td><td>{"no" if r["no_catchup"] else "yes"}</td>'
+            f'<td>{source(r)}</td><td>{started["n"]}'
+            f'{" · last " + _when(started["last"]) if started["last"] else ""}</td>'
+            f'<td class="id">{e(r["id"])}</td></tr>')
+
+    run_rows = []
+    for run in runs:
+        origin = recurring_names.get(run["recurring_run_id"], run["recurring_run_id"])
+        run_rows.append(
+            f'<tr id="run-{e(run["id"])}"><td>{_run_link(run["id"], run["display_name"])}</td>'
+            f'<td>{_state_badge(run["state"])}</td><td>{source(run)}</td>'
+            f'<td>{e(experiments.get(run["experiment_id"], run["experiment_id"]))}</td>'
+            f'<td>{e(origin)}</td><td>{_when(run["created_at"])}</td>'
+            f'<td>{_duration(run["created_at"], run["finished_at"])}</td>'
+            f'<td class="id">{e(run["id"])}</td></tr>')
+
+    total = store.one("SELECT COUNT(*) AS n FROM runs")["n"]
+    body = (
+        "<h1>Pipelines, schedules and runs</h1>"
+        f'<h2>Pipelines <span class="muted">({len(pipelines)})</span></h2>'
+        + _table(["Pipeline", "Description", "Versions", "Version names (newest first)",
+                  "Created", "Id"], pipeline_rows, "No pipelines yet.")
+        + f'<h2>Recurring runs <span class="muted">({len(recurring)})</span></h2>'
+        + _table(["Recurring run", "Trigger", "Status", "Max concurrency", "Catch-up",
+                  "Pipeline / version", "Runs started", "Id"], recurring_rows,
+                 "No recurring runs.")
+        + f'<h2>Recent runs <span class="muted">({len(runs)} of {total}, newest first)</span></h2>'
+        + _table(["Run", "State", "Pipeline / version", "Experiment", "Recurring run",
+                  "Created", "Took", "Id"], run_rows, "No runs yet."))
+    active = any(run["state"] in ACTIVE_STATES for run in runs)
+    return _page("Overview", body, refresh=active, script=_FRAGMENT_SCRIPT)
+
+
+# --- the DAG ----------------------------------------------------------------------------------
+
+@dataclass
+class Node:
+    name: str  # the task's key in its DAG (what kfp.local records as the task name)
+    label: str  # taskInfo.name
+    deps: list[str] = field(default_factory=list)
+    inner: set[str] = field(default_factory=set)  # tasks of a sub-DAG this node stands for
+    state: str = "pending"
+    layer: int = 0
+    x: float = 0.0
+    y: float = 0.0
+
+
+def dag_nodes(pipeline_spec: dict[str, Any]) -> list[Node]:
+    """The root DAG's tasks with their dependencies (`dependentTasks` and the producers of their
+    inputs); a task that is itself a DAG stands for all the tasks inside it."""
+    components = pipeline_spec.get("components") or {}
+    tasks = ((pipeline_spec.get("root") or {}).get("dag") or {}).get("tasks") or {}
+
+    def inner_names(task: dict[str, Any], seen: frozenset[str]) -> set[str]:
+        """The leaf tasks (the ones kfp.local executes and records) inside a sub-DAG task."""
+        ref = (task.get("componentRef") or {}).get("name", "")
+        if ref in seen:
+            return set()
+        sub = ((components.get(ref) or {}).get("dag") or {}).get("tasks") or {}
+        out: set[str] = set()
+        for child_name, child in sub.items():
+            leaves = inner_names(child, seen | {ref})
+            out |= leaves or ({child_name} if not _is_dag(child) else set())
+        return out
+
+    def _is_dag(task: dict[str, Any]) -> bool:
+        ref = (task.get("componentRef") or {}).get("name", "")
+        return "dag" in (components.get(ref) or {})
+
+    nodes = []
+    for name, task in tasks.items():
+        deps = list(task.get("dependentTasks") or [])
+        inputs = task.get("inputs") or {}
+        for kind, ref in (("parameters", "taskOutputParameter"),
+                          ("artifacts", "taskOutputArtifact")):
+            for value in (inputs.get(kind) or {}).values():
+                producer = (value.get(ref) or {}).get("producerTask")
+                if producer:
+                    deps.append(producer)
+        deps = [d for d in dict.fromkeys(deps) if d in tasks and d != name]
+        label = (task.get("taskInfo") or {}).get("name") or name
+        nodes.append(Node(name, label, deps, inner_names(task, frozenset())))
+    return nodes
+
+
+def task_state(recorded: list[str], run_state: str, expected: int = 1) -> str:
+    """One node's state from the states recorded for it: one task, or the leaf tasks of a
+    sub-DAG (`expected` of them; a group still filling up while the run goes on is running)."""
+    states = {s.lower() for s in recorded}
+    if not states:
+        if run_state in ACTIVE_STATES:
+            return "pending"
+        return "canceled" if run_state in ("CANCELED", "CANCELING") else "skipped"
+    for state in ("failed", "running", "canceled"):
+        if state in states:
+            return state
+    if run_state in ACTIVE_STATES and len(recorded) < expected:
+        return "running"
+    return "succeeded" if "succeeded" in states else "skipped"
+
+
+def layout(nodes: list[Node]) -> tuple[int, int]:
+    """Layers by longest path from the sources, order within a layer by the mean position of
+    the parents (two sweeps), then coordinates. Returns the drawing's width and height."""
+    by_name = {n.name: n for n in nodes}
+    depth: dict[str, int] = {}
+
+    def layer_of(name: str, stack: frozenset[str]) -> int:
+        if name not in depth:
+            parents = [d for d in by_name[name].deps if d not in stack]
+            depth[name] = 1 + max((layer_of(d, stack | {name}) for d in parents), default=-1)
+        return depth[name]
+
+    for node in nodes:
+        node.layer = layer_of(node.name, frozenset())
+    layers: list[list[Node]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node in nodes:
+        layers[node.layer].append(node)
+    position = {n.name: float(i) for layer in layers for i, n in enumerate(layer)}
+    for _ in range(2):
+        for layer in layers[1:]:
+            def mean(n: Node) -> float:
+                ps = [position[d] for d in n.deps]
+                return sum(ps) / len(ps) if ps else position[n.name]
+            layer.sort(key=lambda n: (mean(n), position[n.name]))
+            for i, n in enumerate(layer):
+                position[n.name] = float(i)
+    widest = max((len(layer) for layer in layers), default=0)
+    width = MARGIN * 2 + widest * NODE_W + max(widest - 1, 0) * GAP_X
+    for row, layer in enumerate(layers):
+        span = len(layer) * NODE_W + (len(layer) - 1) * GAP_X
+        left = (width - span) / 2
+        for i, node in enumerate(layer):
+            node.x = left + i * (NODE_W + GAP_X)
+            node.y = MARGIN + row * (NODE_H + GAP_Y)
+    height = MARGIN * 2 + len(layers) * NODE_H + max(len(layers) - 1, 0) * GAP_Y
+    return int(width), int(height)
+
+
+def dag_svg(nodes: list[Node]) -> str:
+    width, height = layout(nodes)
+    by_name = {n.name: n for n in nodes}
+    edges = []
+    for node in nodes:
+        for dep in node.deps:
+            src = by_name[dep]
+            x1, y1 = src.x + NODE_W / 2, src.y + NODE_H
+            x2, y2 = node.x + NODE_W / 2, node.y - 2
+            mid = (y1 + y2) / 2
+            edges.append(f'<path class="edge" data-from="{e(dep)}" data-to="{e(node.name)}" '
+                         f'd="M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} '
+                         f'{x2:.1f},{y2:.1f}" marker-end="url(#arrow)"/>')
+    boxes = []
+    for node in nodes:
+        label = node.label if len(node.label) <= LABEL_CHARS else node.label[:LABEL_CHARS - 1] + "…"
+        sub = node.state + (f" · {len(node.inner)} inner tasks" if node.inner else "")
+        boxes.append(
+            f'<a href="#task-{e(node.name)}"><g class="task-node state-{node.state}" '
+            f'data-task="{e(node.name)}" data-state="{node.state}">'
+            f'<title>{e(node.label)} ({e(node.state)})</title>'
+            f'<rect class="node" x="{node.x:.1f}" y="{node.y:.1f}" width="{NODE_W}" '
+            f'height="{NODE_H}" rx="8"/>'
+            f'<text x="{node.x + NODE_W / 2:.1f}" y="{node.y + 19:.1f}" '
+            f'text-anchor="middle">{e(label)}</text>'
+            f'<text class="sub" x="{node.x + NODE_W / 2:.1f}" y="{node.y + 36:.1f}" '
+            f'text-anchor="middle">{e(sub)}</text></g></a>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="the run\'s task graph">'
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            'fill="#7b8794"/></marker></defs>'
+            f'{"".join(edges)}{"".join(boxes)}</svg>')
+
+
+# --- the run page -----------------------------------------------------------------------------
+
+def _spec_of(row: Any) -> dict[str, Any]:
+    try:
+        return ir.from_wire(json.loads(row["spec_json"]), validate=False).pipeline_spec
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _error_text(text: str) -> str:
+    if not text:
+        return ""
+    try:
+        error = json.loads(text)
+    except ValueError:
+        return text
+    return error.get("message", "") if isinstance(error, dict) else str(error)
+
+
+def run_page(ctx: ServerContext, run_id: str) -> HTMLResponse:
+    store = ctx.store
+    row = store.get_run(run_id)
+    if row is None:
+        body = (f"<h1>Run not found</h1><p>No run with id <code>{e(run_id)}</code> is stored "
+                'here. <a href="/">Back to the overview</a>.</p>')
+        return _page("Run not found", body, status_code=404)
+    spec = _spec_of(row)
+    tasks = store.get_tasks(run_id)
+    artifacts = store.get_artifacts(run_id)
+    quoted = quote(run_id, safe="")
+
+    recorded: dict[str, list[Any]] = {}
+    for task in tasks:
+        recorded.setdefault(task["name"], []).append(task)
+    nodes = dag_nodes(spec)
+    for node in nodes:
+        names = sorted(node.inner) or [node.name]
+        latest = [recorded[n][-1]["state"] for n in names if n in recorded]
+        node.state = task_state(latest, row["state"], len(names))
+
+    # Facts about the run.
+    version = store.get_version(row["pipeline_version_id"]) if row["pipeline_version_id"] else None
+    pipeline = store.get_pipeline(row["pipeline_id"]) if row["pipeline_id"] else None
+    experiment = store.get_experiment(row["experiment_id"])
+    recurring = (store.get_recurring_run(row["recurring_run_id"])
+                 if row["recurring_run_id"] else None)
+    if version is not None and pipeline is not None:
+        source = (f'<a href="/#pipeline-{e(pipeline["id"])}">{e(pipeline["display_name"])}</a>'
+                  f' / {e(version["display_name"])}')
+    elif row["pipeline_version_id"]:
+        source = f'<span class="muted">deleted version {e(row["pipeline_version_id"])}</span>'
+    else:
+        source = f'inline spec <code>{e(spec.get("pipelineInfo", {}).get("name", ""))}</code>'
+    facts = [
+        ("State", _state_badge(row["state"])),
+        ("Pipeline / version", source),
+        ("Experiment", e(experiment["name"] if experiment else row["experiment_id"])),
+        ("Recurring run", e(recurring["display_name"]) if recurring else
+         e(row["recurring_run_id"]) or '<span class="muted">none</span>'),
+        ("Created", _when(row["created_at"])),
+        ("Scheduled", _when(row["scheduled_at"])),
+        ("Finished", _when(row["finished_at"]) or '<span class="muted">not yet</span>'),
+        ("Took", _duration(row["created_at"], row["finished_at"]) or "–"),
+        ("Id", f'<code>{e(row["id"])}</code>'),
+        ("Logs", f'<a href="/dh-kfp/v1/runs/{quoted}/logs">all logs (text)</a>'),
+    ]
+    facts_html = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in facts)
+    error = _error_text(row["error"])
+    notes = "".join(f'<p class="note">Note: {e(note)}</p>'
+                    for note in json.loads(row["notes"] or "[]"))
+    if error:
+        notes = f'<p class="error run-error">{e(error)}</p>{notes}'
+
+    # Parameters: what the run was given, then the defaults it ran with.
+    given = json.loads(row["runtime_config"] or "{}").get("parameters") or {}
+    defs = ((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
+    param_rows = []
+    for name in sorted(set(defs) | set(given)):
+        kind = defs.get(name, {}).get("parameterType", "")
+        if name in given:
+            value, where = _json_value(given[name], kind), "given"
+        elif "defaultValue" in defs.get(name, {}):
+            value, where = _json_value(defs[name]["defaultValue"], kind), "default"
+        else:
+            value, where = '<span class="muted">unset</span>', "optional"
+        param_rows.append(f"<tr><td>{e(name)}</td><td>{value}</td>"
+                          f'<td class="muted">{e(where)}</td><td class="muted">{e(kind)}</td></tr>')
+
+    # Per task: state, times, error, outputs, log; in the drawing's order.
+    svg = dag_svg(nodes) if nodes else ""
+    ordered = [n.name for n in sorted(nodes, key=lambda n: (n.layer, n.x))]
+    ordered += [name for name in recorded if name not in ordered]
+    node_by_name = {n.name: n for n in nodes}
+    sections = []
+    for name in ordered:
+        node = node_by_name.get(name)
+        runs_of = recorded.get(name, [])
+        if not runs_of:
+            state = node.state if node else "pending"
+            sections.append(
+                f'<div class="task" id="task-{e(name)}"><h3>{e(node.label if node else name)} '
+                f'<span class="state state-{state}">{state}</span></h3>'
+                f'<p class="muted">{_not_run_text(node, state)}</p></div>')
+            continue
+        task = runs_of[-1]
+        state = task["state"].lower()
+        outputs = json.loads(task["outputs"] or "{}").get("parameters") or {}
+        out_rows = [f"<tr><td>{e(k)}</td><td>parameter</td><td>{_json_value(v)}</td></tr>"
+                    for k, v in sorted(outputs.items())]
+        out_rows += [f'<tr><td>{e(a["output"])}</td><td>{e(a["schema_title"])}</td>'
+                     f'<td><code>{e(a["uri"])}</code></td></tr>'
+                     for a in artifacts if a["task_id"] == task["task_id"]]
+        err = _error_text(task["error"])
+        log_url = f"/dh-kfp/v1/runs/{quoted}/logs?task={quote(task['task_id'], safe='')}"
+        sections.append(
+            f'<div class="task" id="task-{e(name)}"><h3>{e(task["display_name"])} '
+            f'<span class="state state-{e(state)}">{e(state)}</span></h3>'
+            f'<p class="muted">started {_when(task["start_time"])}'
+            f'{" · took " + _duration(task["start_time"], task["end_time"]) if task["end_time"] else ""}'
+            f' · <a href="{e(log_url)}">log</a></p>'
+            + (f'<p class="error">{e(err)}</p>' if err else "")
+            + _table(["Output", "Kind", "Value"], out_rows, "No outputs.") + "</div>")
+
+    legend = "".join(f'<span class="state state-{s}">{s}</span>' for s in TASK_STATES)
+    dag = (f'<div class="dag">{svg}<div class="legend">{legend}</div></div>'
+           if nodes else '<p class="empty">The pipeline spec has no tasks to draw.</p>')
+    body = (
+        f'<p><a href="/">← overview</a></p><h1>Run {e(row["display_name"])}</h1>'
+        f'<dl class="facts">{facts_html}</dl>{notes}'
+        f'<h2>Tasks <span class="muted">({len(nodes)})</span></h2>{dag}'
+        "<h2>Parameters</h2>"
+        + _table(["Name", "Value", "From", "Type"], param_rows, "The pipeline takes no parameters.")
+        + "<h2>Task details</h2>" + "".join(sections))
+    return _page(f"Run {row['display_name']}", body, refresh=row["state"] in ACTIVE_STATES)
+
+
+def _not_run_text(node: Node | None, state: str) -> str:
+    if node is not None and node.inner:
+        return f"A group of {len(node.inner)} tasks; none has started."
+    return {"pending": "Not started yet.",
+            "canceled": "Not run: the run was canceled first.",
+            "skipped": "Not run (an upstream task failed, or its condition was false)."}.get(
+                state, "Not run.")
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+def routes(ctx: ServerContext) -> list[BaseRoute]:
+    """The pages, for `app.create_app`. Handlers are synchronous: Starlette runs them in its
+    thread pool, where each thread has its own SQLite connection."""
+
+    def index_endpoint(request: Request) -> HTMLResponse:
+        return index(ctx)
+
+    def run_endpoint(request: Request) -> HTMLResponse:
+        return run_page(ctx, request.path_params["run_id"])
+
+    return [Route("/", index_endpoint, methods=["GET"]),
+            Route("/runs/{run_id}", run_endpoint, methods=["GET"])]
