@@ -41,7 +41,8 @@ Modules: `app` (routes), `api` (the KFP operations), `wire` (JSON conventions, r
 against the official swagger in `swagger/`), `filters` (filter/sort/pagination), `store`
 (SQLite), `ir` (pipeline specs), `executor` + `worker` (runs in worker processes with
 kfp.local), `scheduler` + `cron` (recurring runs), `lifecycle` (start/stop/status/serve).
-The route `/` is left free for the web page (`create_app(..., extra_routes=...)`).
+`web`: the read-only pages at `/` and `/runs/{run_id}` (KFP's `/#/runs/details/<id>` lands
+there).
 """
 
 from __future__ import annotations

@@ -76,15 +76,15 @@ def _stylesheet() -> str:
     return (Path(__file__).with_name("web") / "style.css").read_text(encoding="utf-8")
 
 
-# Fragments of KFP's UI that `/` follows. Ids are kept to the characters KFP ids use.
+# Fragments of KFP's UI that `/` follows: a run goes to its page, a pipeline or a recurring
+# run to its row here. Ids are kept to the characters KFP ids use.
 _FRAGMENT_SCRIPT = """<script>
 (function () {
   var m = /^#\\/(runs|pipelines|recurringrun)\\/details\\/([A-Za-z0-9._-]+)/.exec(location.hash);
   if (!m) return;
   if (m[1] === "runs") { location.replace("/runs/" + m[2]); return; }
-  var target = document.getElementById((m[1] === "runs" ? "run" : m[1] === "pipelines" ?
-    "pipeline" : "recurring") + "-" + m[2]);
-  if (target) { target.scrollIntoView(); target.classList.add("state-running"); }
+  var row = document.getElementById((m[1] === "pipelines" ? "pipeline-" : "recurring-") + m[2]);
+  if (row) { row.classList.add("target"); row.scrollIntoView(); }
 })();
 </script>"""
 

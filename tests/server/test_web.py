@@ -109,8 +109,9 @@ def content(client, pipelines, kit):
     bad = client.run_pipeline(exp.experiment_id, '<b>web-bad</b> & "co"',
                               pipeline_id=pipeline.pipeline_id,
                               version_id=second.pipeline_version_id, params={"fail": True})
-    for run in (ok, bad):
-        kit.wait_state(client, run.run_id, {"SUCCEEDED", "FAILED"}, timeout=90)
+    for run, state in ((ok, "SUCCEEDED"), (bad, "FAILED")):
+        done = kit.wait_state(client, run.run_id, {"SUCCEEDED", "FAILED"}, timeout=90)
+        assert done.state == state, done.error
     return {"pipeline": pipeline, "version": second, "recurring": recurring, "ok": ok.run_id,
             "bad": bad.run_id}
 
@@ -278,3 +279,6 @@ def test_pages_render_in_headless_chromium(server, content, tmp_path):
     dom = chromium(tmp_path, f"{server.url}/#/runs/details/{content['ok']}")
     nodes, _ = dag_of(dom)
     assert nodes == {"make-text": "succeeded", "count-text": "succeeded"}, dom[:500]
+    pipeline_id = content["pipeline"].pipeline_id
+    dom = chromium(tmp_path, f"{server.url}/#/pipelines/details/{pipeline_id}/version/x")
+    assert re.search(f'<tr id="pipeline-{pipeline_id}" class="target">', dom), dom[:500]
