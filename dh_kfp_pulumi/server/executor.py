@@ -5,6 +5,7 @@ finished workers, and stops the workers of CANCELING runs (SIGKILL to the worker
 group, which holds its steps too). A worker writes its own tasks and final state; what a dead
 worker could not write (it crashed, it was killed) is written here. `recover()` runs once at
 start-up: a run found RUNNING was cut off by the previous server's death and becomes FAILED.
+One spare worker, already started, waits for the next run (see worker.py).
 """
 
 from __future__ import annotations
@@ -35,12 +36,21 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _is_our_worker(pid: int, run_id: str) -> bool:
+def _is_our_worker(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return _WORKER_MODULE.encode() in cmdline and run_id.encode() in cmdline
+    return _WORKER_MODULE.encode() in cmdline
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # kfp.local's steps run `python3 -m pip install kfp==...`: this interpreter's bin first
+    # makes that the already-satisfied local install (no network).
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 class Executor:
@@ -52,6 +62,7 @@ class Executor:
         self.pipeline_root = pipeline_root
         self.on_run_end = on_run_end
         self._procs: dict[str, subprocess.Popen] = {}
+        self._spare: subprocess.Popen | None = None  # a started worker waiting for a run
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -65,7 +76,7 @@ class Executor:
     def recover(self) -> None:
         """Settle the runs the previous server left in flight (it died or was killed)."""
         for row in self.store.runs_in_states(("RUNNING", "CANCELING")):
-            if row["worker_pid"] and _is_our_worker(row["worker_pid"], row["id"]):
+            if row["worker_pid"] and _is_our_worker(row["worker_pid"]):
                 _kill_group(row["worker_pid"])
             if row["state"] == "CANCELING":
                 self._settle(row["id"], "CANCELED", "The run was canceled.")
@@ -87,6 +98,10 @@ class Executor:
         with self._lock:
             procs = dict(self._procs)
             self._procs.clear()
+        if self._spare is not None:
+            _kill_group(self._spare.pid)
+            self._spare.wait()
+            self._spare = None
         for run_id, proc in procs.items():
             _kill_group(proc.pid)
             proc.wait()
@@ -116,6 +131,7 @@ class Executor:
                 self._reap()
                 self._cancel()
                 self._launch()
+                self._keep_spare()
             except Exception:  # keep serving; the next turn retries
                 log.exception("executor turn failed")
             self._wake.wait(0.25 if self._procs else 2.0)
@@ -167,18 +183,16 @@ class Executor:
             self.store.add_run_note(run_id, note)
         run_dir = self.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        # kfp.local's steps run `python3 -m pip install kfp==...`: this interpreter's bin first
-        # makes that the already-satisfied local install (no network).
-        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-        env["PYTHONUNBUFFERED"] = "1"
+        root = str(self._pipeline_root(row))
+        proc = self._take_spare(f"{run_id}\t{run_dir}\t{root}\n")
         try:
-            with open(run_dir / "worker.log", "ab") as out:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", _WORKER_MODULE, self.store.path, run_id, str(run_dir),
-                     str(self._pipeline_root(row))],
-                    stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=run_dir,
-                    env=env, start_new_session=True)
+            if proc is None:
+                with open(run_dir / "worker.log", "ab") as out:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", _WORKER_MODULE, self.store.path, run_id,
+                         str(run_dir), root],
+                        stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=run_dir,
+                        env=_worker_env(), start_new_session=True)
         except OSError as exc:
             self.store.set_run_state(run_id, "FAILED", only_from=("RUNNING",), finished=True,
                                      error={"code": 13, "message": f"Could not start the run's "
@@ -188,6 +202,31 @@ class Executor:
             self._procs[run_id] = proc
         with self.store.write() as conn:
             conn.execute("UPDATE runs SET worker_pid = ? WHERE id = ?", (proc.pid, run_id))
+
+    def _take_spare(self, assignment: str) -> subprocess.Popen | None:
+        """Hand a run to the spare worker; None if there is no live spare to take it."""
+        spare, self._spare = self._spare, None
+        if spare is None or spare.poll() is not None:
+            return None
+        try:
+            spare.stdin.write(assignment.encode())
+            spare.stdin.flush()
+        except OSError:
+            _kill_group(spare.pid)
+            spare.wait()
+            return None
+        return spare
+
+    def _keep_spare(self) -> None:
+        if self.max_concurrent_runs == 0 or self._stopping.is_set():
+            return
+        if self._spare is not None and self._spare.poll() is None:
+            return
+        with open(self.data_dir / "spare-worker.log", "wb") as out:
+            self._spare = subprocess.Popen(
+                [sys.executable, "-m", _WORKER_MODULE, "--spare", self.store.path],
+                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
+                env=_worker_env(), start_new_session=True)
 
     def _pipeline_root(self, row: Any) -> Path:
         config = json.loads(row["runtime_config"])

@@ -3,7 +3,9 @@
 Started by the executor as `python -m dh_kfp_pulumi.server.worker <db> <run_id> <run_dir>
 <pipeline_root>` in a new session (so the server can kill it and its steps as a group), with
 its stdin a pipe from the server: when that pipe closes (the server stopped or was killed) the
-worker kills its whole process group, so no step outlives the server.
+worker kills its whole process group, so no step outlives the server. To take Python and kfp's
+start-up off a run's critical path, the executor keeps one spare worker (`--spare <db>`) that
+has done its imports and waits for a run on stdin; each worker still runs one run only.
 
 kfp.local is driven as a library: `task_executor.execute_single_task` is wrapped to record each
 task's start, end, outputs and log in the database, and `sys.stdout` routes what a task prints
@@ -57,7 +59,7 @@ class _StdoutRouter:
 def _watch_parent() -> None:
     """EOF on stdin means the server is gone: take the whole process group down."""
     try:
-        while sys.stdin.buffer.read(1):
+        while os.read(0, 1):  # the raw fd: no buffered-reader lock to trip over at exit
             pass
     except OSError:
         pass
@@ -199,8 +201,39 @@ def execute(store: Store, run_id: str, run_dir: Path, pipeline_root: Path) -> tu
     return "SUCCEEDED", None
 
 
+def _await_assignment() -> list[str] | None:
+    """A spare worker: import the heavy parts now, then wait for a run on stdin (one line,
+    tab-separated: run id, run dir, pipeline root). None when the server goes away first."""
+    import kfp.dsl  # noqa: F401
+    import kfp.local.orchestrator.task_executor  # noqa: F401
+    import kfp.local.pipeline_orchestrator  # noqa: F401
+    from google.protobuf import json_format  # noqa: F401
+    from kfp.pipeline_spec import pipeline_spec_pb2  # noqa: F401
+
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(0, 4096)
+        if not chunk:
+            return None
+        line += chunk
+    fields = line.decode().rstrip("\n").split("\t")
+    run_dir = fields[1]
+    os.chdir(run_dir)
+    log_fd = os.open(os.path.join(run_dir, "worker.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    return fields
+
+
 def main(argv: list[str]) -> int:
-    db, run_id, run_dir, pipeline_root = argv
+    if argv[0] == "--spare":
+        assignment = _await_assignment()
+        if assignment is None:
+            return 0
+        db, (run_id, run_dir, pipeline_root) = argv[1], assignment
+    else:
+        db, run_id, run_dir, pipeline_root = argv
     threading.Thread(target=_watch_parent, daemon=True, name="parent-watch").start()
     sys.stdout = _StdoutRouter(sys.stdout)
     store = Store(db)
@@ -215,4 +248,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # nothing left to clean up; skip an interpreter shutdown racing the watcher
