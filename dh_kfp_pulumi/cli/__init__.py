@@ -10,7 +10,7 @@ from dh_kfp_pulumi.errors import DhKfpError
 
 # Modules under dh_kfp_pulumi.cli that define `register(subparsers)`; each sets
 # `func` on its parser, called with the parsed args, returning an exit code.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("compile", "server")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("compile", "server", "deploy", "plan")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,81 @@
+"""`dh-kfp up|preview|refresh|destroy`: deploy a Pulumi program with dh-kfp's offline engine.
+
+For machines without the Pulumi CLI. It is not Pulumi: it plays the Pulumi engine's part
+for dynamic resources and keeps its own state file (`.dh-kfp/state/<project>-<stack>.json`
+beside Pulumi.yaml). With the `pulumi` CLI on PATH, use `pulumi up -s <stack>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from dh_kfp_pulumi import engine
+from dh_kfp_pulumi.errors import DhKfpError
+
+_HELP = {
+    "up": "deploy the stack: create, update, replace, delete until KFP matches the program",
+    "preview": "show what `up` would do, changing nothing",
+    "refresh": "read every resource from KFP into the state (drift becomes the state)",
+    "destroy": "delete every resource of the stack",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, text in _HELP.items():
+        parser = subparsers.add_parser(
+            name, help=f"{text} (offline engine)",
+            description=f"{text[0].upper()}{text[1:]}. dh-kfp's offline engine, for machines "
+                        "without the Pulumi CLI; with it, use `pulumi "
+                        f"{name} -s STACK`. Custom resources must be Pulumi dynamic resources.")
+        parser.add_argument("program_dir", nargs="?", default=None, metavar="PROGRAM_DIR",
+                            help="the project (its Pulumi.yaml is looked up from here; default: "
+                                 "the current directory)")
+        parser.add_argument("-s", "--stack", required=True,
+                            help="the stack (config from <stackConfigDir>/Pulumi.<stack>.yaml)")
+        parser.add_argument("--state-dir", default=None,
+                            help=f"where state files live (default: ${engine.state.ENV_STATE_DIR}"
+                                 ", else .dh-kfp/state beside Pulumi.yaml)")
+        parser.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a config value (repeatable), e.g. "
+                                 "dh-kfp:host=http://127.0.0.1:8888")
+        parser.add_argument("--secret", action="append", default=[], metavar="KEY=ENV_VAR",
+                            help="a secret config value read from the environment variable "
+                                 "ENV_VAR (repeatable), e.g. dh-kfp:token=KFP_TOKEN")
+        if name in ("up", "preview"):
+            parser.add_argument("-r", "--refresh", action="store_true",
+                                help="read the resources from KFP first, so drift is repaired "
+                                     "(up) or shown (preview)")
+        parser.add_argument("-y", "--yes", action="store_true",
+                            help="accepted for `pulumi` habits; the offline engine never prompts")
+        parser.set_defaults(func=_run, operation=name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DhKfpError(f"--config {item!r}: expected KEY=VALUE")
+        overrides[key] = value
+    for item in args.secret:
+        key, sep, env_var = item.partition("=")
+        if not sep or not key or not env_var:
+            raise DhKfpError(f"--secret {item!r}: expected KEY=ENV_VAR (the value is read from "
+                             "the environment, never from the command line)")
+        if env_var not in os.environ:
+            raise DhKfpError(f"--secret {key}: the environment variable {env_var} is not set")
+        overrides[key] = engine.Secret(os.environ[env_var])
+    call = getattr(engine, args.operation)
+    kwargs = {"state_dir": args.state_dir, "config_overrides": overrides, "out": sys.stdout}
+    if args.operation in ("up", "preview"):
+        kwargs["refresh"] = args.refresh
+    try:
+        call(args.program_dir, args.stack, **kwargs)
+    except engine.DeploymentError as exc:
+        count = len(exc.result.errors)
+        print(f"dh-kfp {args.operation}: failed ({count} error{'s' if count != 1 else ''} above)",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,577 @@
+"""The engine's part of a deployment: the steps Pulumi's engine takes for each resource.
+
+For each registration from the program, in the order they arrive (one step at a time):
+`Check(olds=previous inputs, news=program's inputs)`; failures end the deployment.
+Not in state: `Create`. In state: `Diff(olds=previous outputs, news=checked inputs)`:
+no change keeps the state and hands the old outputs back; changes without replacement
+`Update`; with replacement, `Create` the new one and `Delete` the old one after the
+program (or `Delete` first when `delete_before_replace`). When the program ends, what
+the state holds and the program did not register is deleted, dependents first. The state
+file is written after every step, and the step in flight is recorded so an interrupted
+deployment is reported next time. A preview checks and diffs only; `refresh` reads each
+resource and keeps what the provider reports (an empty id drops it); `destroy` deletes
+everything, dependents first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime.proto import engine_pb2, resource_pb2
+
+from dh_kfp_pulumi.engine import props as P
+from dh_kfp_pulumi.engine.display import Printer
+from dh_kfp_pulumi.engine.program import Engine, Monitor, explain_sdk_error, run_program
+from dh_kfp_pulumi.engine.project import Project, StackConfig
+from dh_kfp_pulumi.engine.provider import ProviderError, ProviderProcess
+from dh_kfp_pulumi.engine.state import ResourceState, StateStore, now
+from dh_kfp_pulumi.errors import DhKfpError
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+DYNAMIC_PREFIX = "pulumi-python:dynamic"
+
+
+class DeploymentError(DhKfpError):
+    """The deployment failed; `result` holds the steps done before it did."""
+
+    def __init__(self, message: str, result: Result):
+        super().__init__(message)
+        self.result = result
+
+
+class _Refused(DhKfpError):
+    """Raised into the program for a registration the engine does not carry out."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the engine did (or, in a preview, would do) to one resource.
+
+    `op`: create, update, replace, delete, same; `delete-replaced` for the old copy of a
+    replaced resource; in a refresh (`phase="refresh"`): update (drift), delete (gone), same.
+    """
+
+    op: str
+    urn: str
+    type: str
+    custom: bool = True
+    keys: tuple[str, ...] = ()  # the inputs that change (refresh: the outputs that changed)
+    replaces: tuple[str, ...] = ()
+    phase: str = "deploy"
+
+    @property
+    def name(self) -> str:
+        return self.urn.split("::", 3)[-1]
+
+
+@dataclass
+class Result:
+    operation: str
+    project: str
+    stack: str
+    preview: bool
+    steps: list[Step]
+    resources: dict[str, ResourceState]  # URN -> state after the operation (preview: before)
+    exports: dict[str, Any]  # stack outputs, plain values
+    state_file: Path
+    duration: float
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self, phase: str = "deploy") -> dict[str, int]:
+        found: dict[str, int] = {}
+        for step in self.steps:
+            if step.phase == phase and step.type != STACK_TYPE:
+                found[step.op] = found.get(step.op, 0) + 1
+        return found
+
+    def changed(self, phase: str = "deploy") -> list[Step]:
+        """The steps that change something (everything but `same`)."""
+        return [s for s in self.steps if s.phase == phase and s.op != "same"
+                and s.type != STACK_TYPE]
+
+    def resource(self, name: str, type_: str | None = None) -> ResourceState:
+        """The one resource named `name` (of type `type_`, a suffix of its type, if given)."""
+        found = [r for r in self.resources.values() if not r.delete and r.name == name
+                 and (type_ is None or r.type.endswith(type_))]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources named {name!r}"
+                           f"{f' of type {type_}' if type_ else ''} in {self.stack}")
+        return found[0]
+
+    def outputs(self, name: str, type_: str | None = None) -> dict[str, Any]:
+        """A resource's outputs, plain (secrets unwrapped)."""
+        return P.unwrap_secrets(self.resource(name, type_).outputs)
+
+
+class Deployment:
+    def __init__(self, project: Project, stack: str, config: StackConfig, store: StateStore,
+                 printer: Printer, *, operation: str, preview: bool):
+        self.project, self.stack, self.config, self.store = project, stack, config, store
+        self.printer, self.operation, self.preview = printer, operation, preview
+        self.state = store.load()
+        self.steps: list[Step] = []
+        self.errors: list[str] = []
+        self.persist = not preview
+        self._started = time.monotonic()
+        self._lock = threading.RLock()  # the data below and the state file
+        self._step_lock = threading.Lock()  # one step at a time
+        self._provider: ProviderProcess | None = None
+        self._step_failed = False
+        self._closed = False
+        self._interrupted = list(self.state.pending_operations)
+        self._stack_urn = ""
+        self._new: list[ResourceState] = []
+        self._seen: set[str] = set()
+        self._old_order: list[ResourceState] = []
+        self._old: dict[str, ResourceState] = {}
+        self._pending: list[ResourceState] = []
+        self._in_update = False
+
+    # ---- operations -----------------------------------------------------------------------
+
+    def run(self, refresh: bool = False) -> Result:
+        self.printer.banner(self.operation, self.project.name, self.stack, self.preview,
+                            self.store.path, self.config.source)
+        for op in self._interrupted:
+            self.printer.warning(
+                f"the previous deployment was interrupted during the {op.get('op')} of "
+                f"{op.get('urn')}; KFP may hold an object the state does not record (the "
+                "resource adopts it by name on its next create), or lack one it records "
+                "(`dh-kfp refresh` finds out)")
+        if self.persist:
+            self.state.pending_operations = []
+        try:
+            if refresh or self.operation == "refresh":
+                self.refresh()
+            if self.operation in ("up", "preview") and not self.errors:
+                self.update()
+            elif self.operation == "destroy" and not self.errors:
+                self.destroy()
+        finally:
+            self._close_provider()
+        self.state.last_update = {"operation": self.operation, "finished": now(),
+                                  "result": "failed" if self.errors else "succeeded"}
+        if self.persist:
+            with self._lock:
+                self._save()
+        result = Result(
+            operation=self.operation, project=self.project.name, stack=self.stack,
+            preview=self.preview, steps=list(self.steps),
+            resources={r.urn: r for r in self.state.resources if not r.delete},
+            exports=P.unwrap_secrets(self.state.exports), state_file=self.store.path,
+            duration=time.monotonic() - self._started, errors=list(self.errors))
+        self.printer.summary(result, self.state.exports)
+        if self.errors:
+            raise DeploymentError(
+                f"{self.operation} of {self.project.name}/{self.stack} failed:\n"
+                + "\n".join(f"  - {e}" for e in self.errors), result)
+        return result
+
+    def refresh(self) -> None:
+        """Read every custom resource; keep what the provider reports."""
+        for entry in list(self.state.resources):
+            if not entry.custom:
+                continue
+            try:
+                new_id, outputs, inputs = self._provider_process().read(
+                    entry.urn, entry.name, entry.type, entry.id, entry.outputs, entry.inputs)
+            except ProviderError as exc:
+                self._error(str(exc))
+                return
+            with self._lock:
+                if not new_id:
+                    self.state.resources.remove(entry)
+                    step = Step("delete", entry.urn, entry.type, phase="refresh")
+                else:
+                    keys = set(P.changed_keys(entry.outputs, outputs))
+                    if inputs is not None:
+                        keys.update(P.changed_keys(entry.inputs, inputs))
+                        entry.inputs = inputs
+                    drift = bool(keys) or new_id != entry.id
+                    entry.id, entry.outputs = new_id, outputs
+                    step = Step("update" if drift else "same", entry.urn, entry.type,
+                                keys=tuple(sorted(keys)), phase="refresh")
+                self._done(step)
+                if self.persist:
+                    self._save()
+
+    def update(self) -> None:
+        """`up` (or its preview): run the program, then delete what it no longer declares."""
+        with self._lock:
+            self._old_order = [r for r in self.state.resources if not r.delete]
+            self._old = {r.urn: r for r in self._old_order}
+            self._pending = [r for r in self.state.resources if r.delete]
+            self._in_update = True
+        # Old copies left by an earlier, failed deployment go first, as Pulumi's do.
+        leftovers = list(self._pending)
+        if leftovers and not self.preview:
+            self._delete_all(leftovers)
+            if self.errors:
+                return
+        failure = run_program(
+            self.project.program, project=self.project.name, stack=self.stack,
+            root=self.project.root, config=self.config.values,
+            secret_keys=self.config.secret_keys, preview=self.preview,
+            monitor=Monitor(self), engine=Engine(self))
+        with self._step_lock:  # waits for a step still in flight
+            self._closed = True
+        if failure is not None and not self._step_failed:
+            self._error(_program_error(failure))
+        if self.errors:
+            return  # like Pulumi: nothing is deleted after a failed program or step
+        condemned = [r for r in self._old_order if r.urn not in self._seen] + self._pending
+        self._delete_all(condemned)
+
+    def destroy(self) -> None:
+        with self._lock:
+            self._old_order = list(self.state.resources)
+        self._delete_all(list(self.state.resources))
+        if not self.errors:
+            with self._lock:
+                self.state.exports = {}
+                self._save()
+
+    # ---- the resource monitor's side --------------------------------------------------------
+
+    def register_resource(self, request: Any) -> Any:
+        urn = self._make_urn(request.parent, request.type, request.name)
+        if request.type == STACK_TYPE:
+            with self._lock:
+                self._stack_urn = urn
+                old = self._old.get(urn)
+                self._record(ResourceState(urn=urn, type=STACK_TYPE, custom=False,
+                                           outputs=old.outputs if old else {}))
+                self._done(Step("same" if old else "create", urn, STACK_TYPE, custom=False))
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        with self._step_lock:
+            if self._closed:
+                raise _Refused(f"{urn}: registered after the program ended")
+            if self._step_failed:
+                raise _Refused(f"{urn}: not deployed: an earlier step failed")
+            if urn in self._seen:
+                self._fail(f"duplicate resource URN {urn}: two {request.type} resources are "
+                           f"named {request.name!r} under the same parent; names must differ")
+            self._check_options(request, urn)
+            news = P.from_struct(request.object)
+            old = self._old.get(urn)
+            if not request.custom:
+                return self._component(request, urn, news, old)
+            if request.provider or not request.type.startswith(DYNAMIC_PREFIX):
+                self._fail(
+                    f"{request.type} {request.name!r} is not a Pulumi dynamic resource: its "
+                    "provider plugin runs only under the Pulumi CLI (`pulumi up`). dh-kfp's "
+                    "offline engine deploys dynamic resources and components only.")
+            return self._custom(request, urn, news, old)
+
+    def register_outputs(self, request: Any) -> None:
+        outputs = P.from_struct(request.outputs)
+        with self._lock:
+            for entry in self._new:
+                if entry.urn == request.urn:
+                    entry.outputs = outputs
+            if request.urn == self._stack_urn:
+                self.state.exports = outputs
+            if self.persist:
+                self._save()
+
+    def log(self, severity: int, message: str, urn: str) -> None:
+        where = f"{urn.split('::', 3)[-1]}: " if urn else ""
+        if severity == engine_pb2.ERROR:
+            with self._lock:
+                self.errors.append(f"{where}{message}")
+            self.printer.error(f"{where}{message}")
+        elif severity == engine_pb2.WARNING:
+            self.printer.warning(f"{where}{message}")
+        elif severity == engine_pb2.INFO:
+            self.printer.info(f"{where}{message}")
+
+    def unsupported(self, message: str) -> DhKfpError:
+        self._error(f"dh-kfp's offline engine: {message}")
+        self._step_failed = True
+        return _Refused(message)
+
+    # ---- steps ------------------------------------------------------------------------------
+
+    def _component(self, request: Any, urn: str, news: P.Props,
+                   old: ResourceState | None) -> Any:
+        op = "create" if old is None else ("same" if old.inputs == news else "update")
+        with self._lock:
+            self._record(self._entry(request, urn, inputs=news,
+                                     outputs=old.outputs if old else {}))
+            self._done(Step(op, urn, request.type, custom=False,
+                            keys=tuple(P.changed_keys(old.inputs, news)) if old else ()))
+            if self.persist:
+                self._save()
+        return resource_pb2.RegisterResourceResponse(urn=urn, object=P.to_struct({}))
+
+    def _custom(self, request: Any, urn: str, news: P.Props, old: ResourceState | None) -> Any:
+        provider = self._provider_process()
+        name, type_ = request.name, request.type
+        ignore = list(request.ignoreChanges)
+        if old is not None and ignore:
+            news = _apply_ignore_changes(news, old.inputs, ignore)
+        try:
+            inputs, failures = provider.check(urn, name, type_, old.inputs if old else {}, news)
+        except ProviderError as exc:
+            self._fail(str(exc))
+        if failures:
+            self._fail(f"{type_} {name!r} has invalid inputs:\n" + "\n".join(
+                f"    {prop + ': ' if prop else ''}{reason}" for prop, reason in failures))
+        if old is None:
+            op, keys, replaces, dbr = "create", (), (), False
+        else:
+            try:
+                diff = provider.diff(urn, name, type_, old.id, old.outputs, inputs, old.inputs,
+                                     ignore)
+            except ProviderError as exc:
+                self._fail(str(exc))
+            keys = diff.keys or tuple(P.changed_keys(old.inputs, inputs))
+            changes = diff.changes if diff.changes is not None else bool(keys)
+            replaces = tuple(diff.replaces)
+            triggers = list(request.replaceOnChanges)
+            if "*" in triggers:
+                replaces = tuple(sorted(set(replaces) | set(keys)))
+            else:
+                replaces = tuple(sorted(set(replaces) | (set(keys) & set(triggers))))
+            op = "same" if not changes else ("replace" if replaces else "update")
+            if not changes:
+                keys, replaces = (), ()
+            dbr = (request.deleteBeforeReplace if request.deleteBeforeReplaceDefined
+                   else diff.delete_before_replace)
+        step = Step(op, urn, type_, keys=tuple(keys), replaces=tuple(replaces))
+        secret_outputs = list(request.additionalSecretOutputs)
+
+        if self.preview:
+            outputs = old.outputs if op == "same" else inputs
+            id_ = old.id if old is not None and op in ("same", "update") else ""
+            with self._lock:
+                self._record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
+                self._done(step)
+            return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
+                                                         object=P.to_struct(outputs))
+
+        if op == "same":
+            id_, outputs = old.id, old.outputs
+        elif op == "create":
+            id_, outputs = self._mutate("create", urn, lambda: provider.create(
+                urn, name, type_, inputs, secret_outputs))
+        elif op == "update":
+            id_ = old.id
+            outputs = self._mutate("update", urn, lambda: provider.update(
+                urn, name, type_, old.id, old.outputs, inputs, old.inputs, secret_outputs,
+                ignore))
+        else:  # replace
+            if old.protect:
+                self._fail(f"{type_} {name!r} must be replaced ({', '.join(replaces)}) but is "
+                           "protected; set protect=False and run up again")
+            if dbr:
+                if not old.retain_on_delete:
+                    self._mutate("delete", urn, lambda: provider.delete(
+                        urn, name, type_, old.id, old.outputs, old.inputs))
+                with self._lock:
+                    self._seen.add(urn)  # the old one is gone from the state
+                    self._save()
+            id_, outputs = self._mutate("create", urn, lambda: provider.create(
+                urn, name, type_, inputs, secret_outputs))
+            if not dbr:
+                old.delete = True
+                with self._lock:
+                    self._pending.append(old)
+        with self._lock:
+            self._record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
+            self._done(step)
+            self._save()
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
+                                                     object=P.to_struct(outputs))
+
+    def _delete_all(self, entries: Sequence[ResourceState]) -> None:
+        for entry in delete_order(entries):
+            if entry.type == STACK_TYPE and self.operation != "destroy":
+                continue
+            op = "delete-replaced" if entry.delete else "delete"
+            step = Step(op, entry.urn, entry.type, custom=entry.custom)
+            if self.preview:
+                self._done(step)
+                continue
+            if entry.protect:
+                self._error(f"{entry.type} {entry.name!r} is protected and cannot be deleted; "
+                            "set protect=False and run up first")
+                return
+            if entry.custom and not entry.retain_on_delete:
+                try:
+                    self._mutate("delete", entry.urn, lambda e=entry: self._provider_process()
+                                 .delete(e.urn, e.name, e.type, e.id, e.outputs, e.inputs))
+                except _Refused:
+                    return
+            with self._lock:
+                self._forget(entry)
+                self._done(step)
+                self._save()
+
+    def _mutate(self, op: str, urn: str, call: Any) -> Any:
+        """A provider call that changes KFP, recorded in the state while it runs."""
+        with self._lock:
+            self.state.pending_operations = [{"op": op, "urn": urn, "started": now()}]
+            self._save()
+        try:
+            return call()
+        except ProviderError as exc:
+            self._fail(str(exc))
+        finally:
+            with self._lock:
+                self.state.pending_operations = []
+
+    # ---- bookkeeping ------------------------------------------------------------------------
+
+    def _entry(self, request: Any, urn: str, *, id_: str = "", inputs: P.Props,
+               outputs: P.Props) -> ResourceState:
+        return ResourceState(
+            urn=urn, type=request.type, custom=bool(request.custom), id=id_,
+            parent=request.parent or "", inputs=inputs, outputs=outputs,
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns)
+                                   for k, v in request.propertyDependencies.items()},
+            protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete))
+
+    def _record(self, entry: ResourceState) -> None:
+        self._seen.add(entry.urn)
+        self._new.append(entry)
+
+    def _forget(self, entry: ResourceState) -> None:
+        for bucket in (self._old_order, self._pending, self._new, self.state.resources):
+            for i, item in enumerate(bucket):
+                if item is entry:
+                    del bucket[i]
+                    break
+        if self._old.get(entry.urn) is entry:
+            del self._old[entry.urn]
+
+    def _snapshot(self) -> list[ResourceState]:
+        if not self._in_update:
+            return self.state.resources
+        return self._new + [r for r in self._old_order if r.urn not in self._seen] \
+            + self._pending
+
+    def _save(self) -> None:
+        if not self.persist:
+            return
+        self.state.resources = list(self._snapshot())
+        self.store.save(self.state)
+
+    def _done(self, step: Step) -> None:
+        self.steps.append(step)
+        self.printer.step(step, self.preview)
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self.errors.append(message)
+        self.printer.error(message)
+
+    def _fail(self, message: str) -> None:
+        self._step_failed = True
+        self._error(message)
+        raise _Refused(message)
+
+    def _check_options(self, request: Any, urn: str) -> None:
+        what = f"{request.type} {request.name!r}"
+        problems = []
+        if request.importId:
+            problems.append("`import` (bring existing objects under management with the "
+                            "resource's own `adopt` input instead)")
+        if list(request.aliasURNs) or list(request.aliases):
+            problems.append("`aliases`")
+        if request.remote:
+            problems.append("multi-language (remote) components")
+        if request.HasField("replacement_trigger"):
+            problems.append("`replacement_trigger`")
+        for option, paths in (("ignore_changes", request.ignoreChanges),
+                              ("replace_on_changes", request.replaceOnChanges)):
+            nested = [p for p in paths if p != "*" and not p.isidentifier()]
+            if nested:
+                problems.append(f"nested `{option}` paths {nested} (top-level keys only)")
+        if problems:
+            self._fail(f"{what}: dh-kfp's offline engine does not support "
+                       f"{'; '.join(problems)}; use the Pulumi CLI")
+
+    def _make_urn(self, parent: str, type_: str, name: str) -> str:
+        qualified = type_
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                qualified = f"{parent_type}${type_}"
+        return f"urn:pulumi:{self.stack}::{self.project.name}::{qualified}::{name}"
+
+    def _provider_process(self) -> ProviderProcess:
+        with self._lock:
+            if self._provider is None:
+                try:
+                    provider = ProviderProcess(
+                        self.project.program, self.project.name, self.config.values,
+                        self.config.secret_keys,
+                        self.store.path.with_suffix(".provider.log"))
+                    provider.configure(self.config.values, self.config.secret_keys)
+                except ProviderError as exc:
+                    self._fail(str(exc))
+                self._provider = provider
+            return self._provider
+
+    def _close_provider(self) -> None:
+        if self._provider is not None:
+            self._provider.close()
+            self._provider = None
+
+
+def delete_order(entries: Iterable[ResourceState]) -> list[ResourceState]:
+    """Dependents before what they depend on; otherwise the reverse of the state's order."""
+    items = list(entries)
+    waiting_on = [0] * len(items)  # how many to-delete dependents each one still has
+    for i, item in enumerate(items):
+        deps = item.depends_on()
+        for j, other in enumerate(items):
+            if i != j and other.urn in deps:
+                waiting_on[j] += 1
+    order: list[ResourceState] = []
+    done = [False] * len(items)
+    while len(order) < len(items):
+        ready = [i for i in range(len(items)) if not done[i] and waiting_on[i] == 0]
+        pick = max(ready) if ready else max(i for i in range(len(items)) if not done[i])
+        done[pick] = True
+        order.append(items[pick])
+        deps = items[pick].depends_on()
+        for j, other in enumerate(items):
+            if not done[j] and other.urn in deps:
+                waiting_on[j] -= 1
+    return order
+
+
+def _apply_ignore_changes(news: P.Props, old_inputs: P.Props, keys: Sequence[str]) -> P.Props:
+    result = dict(news)
+    for key in (list(old_inputs) if "*" in keys else keys):
+        if key in old_inputs:
+            result[key] = old_inputs[key]
+        else:
+            result.pop(key, None)
+    return result
+
+
+def _program_error(exc: BaseException) -> str:
+    if isinstance(exc, (DhKfpError, pulumi.RunError)):
+        return str(exc)
+    message = explain_sdk_error(str(exc))
+    if message != str(exc):
+        return message
+    if isinstance(exc, SystemExit):
+        return f"the program exited with code {exc.code}"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"the program failed:\n{text.rstrip()}"

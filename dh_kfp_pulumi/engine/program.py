@@ -1,0 +1,156 @@
+"""Run a Pulumi Python program in this process against our resource monitor.
+
+What `pulumi-language-python-exec` does under the Pulumi CLI, minus the gRPC hop: stack
+config set in the SDK (`pulumi.Config` works), `Settings` with our monitor and engine
+objects (the SDK calls their methods with the same protobuf requests it would send over
+gRPC), then `run_in_stack(runpy.run_path(program))`, which waits for every outstanding
+registration. The run gets a fresh contextvars context and event loop, so runs do not
+leak into each other, and modules imported from the program's directory are dropped
+afterwards (the next run sees edited code, as a new `pulumi up` process would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import runpy
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import resource_pb2
+
+_NOT_SUPPORTED = "does not support"
+
+
+class Monitor:
+    """The ResourceMonitor service, answered by a deployment (see `deploy.Deployment`)."""
+
+    FEATURES = (resource_pb2.RESOURCE_MONITOR_FEATURE_SECRETS,)
+
+    def __init__(self, deployment: Any):
+        self._d = deployment
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method names)
+        return self._d.register_resource(request)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        self._d.register_outputs(request)
+        return empty_pb2.Empty()
+
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
+        supported = {"secrets"}
+        return resource_pb2.SupportsFeatureResponse(hasSupport=request.id in supported)
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
+        return resource_pb2.DeploymentInfo(supportedFeatures=list(self.FEATURES))
+
+    def SignalAndWaitForShutdown(self, request: Any) -> Any:  # noqa: N802
+        return empty_pb2.Empty()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802
+        raise self._d.unsupported(
+            f"the function {request.tok!r} (an invoke) needs its provider plugin, which only the "
+            "Pulumi CLI runs")
+
+    def Call(self, request: Any) -> Any:  # noqa: N802
+        raise self._d.unsupported(f"the method call {request.tok!r} needs the Pulumi CLI")
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        raise self._d.unsupported(
+            f"reading an existing resource ({request.type} {request.name!r}: `.get()` or a "
+            "StackReference) needs the Pulumi CLI")
+
+    def RegisterStackTransform(self, request: Any) -> Any:  # noqa: N802
+        raise self._d.unsupported("stack transforms need the Pulumi CLI")
+
+    RegisterStackInvokeTransform = RegisterStackTransform
+
+    def RegisterPackage(self, request: Any) -> Any:  # noqa: N802
+        raise self._d.unsupported(f"the package {request.name!r} needs the Pulumi CLI")
+
+
+class Engine:
+    """The Engine service: the program's log messages."""
+
+    def __init__(self, deployment: Any):
+        self._d = deployment
+
+    def Log(self, request: Any) -> Any:  # noqa: N802
+        self._d.log(request.severity, request.message, request.urn)
+        return empty_pb2.Empty()
+
+    def RequirePulumiVersion(self, request: Any) -> Any:  # noqa: N802
+        return empty_pb2.Empty()
+
+
+def run_program(program: Path, *, project: str, stack: str, root: Path,
+                config: Mapping[str, str], secret_keys: Sequence[str], preview: bool,
+                monitor: Monitor, engine: Engine) -> BaseException | None:
+    """Run the program; the exception it ended with, if any (after every RPC has finished)."""
+    return contextvars.Context().run(
+        _run, program, project, stack, root, config, secret_keys, preview, monitor, engine)
+
+
+def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[str, str],
+         secret_keys: Sequence[str], preview: bool, monitor: Monitor,
+         engine: Engine) -> BaseException | None:
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.configure(pulumi.runtime.Settings(
+        project=project, stack=stack, monitor=monitor, engine=engine, dry_run=preview,
+        root_directory=str(root), organization="organization"))
+    before = set(sys.modules)
+    old_cwd, old_argv = os.getcwd(), sys.argv
+    asyncio_logger = logging.getLogger("asyncio")
+    old_level = asyncio_logger.level
+    # Like the language host: asyncio's complaints about futures left by a failed program
+    # are noise (pulumi-language-python-exec silences them the same way).
+    asyncio_logger.setLevel(logging.CRITICAL)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    failure: BaseException | None = None
+    try:
+        os.chdir(program)
+        sys.argv = [str(program)]
+        loop.run_until_complete(pulumi.runtime.run_in_stack(
+            lambda: runpy.run_path(str(program), run_name="__main__")))
+    except BaseException as exc:  # noqa: BLE001 (reported by the caller)
+        failure = exc
+    finally:
+        with contextlib.suppress(Exception):
+            loop.close()
+        asyncio.set_event_loop(None)
+        os.chdir(old_cwd)
+        sys.argv = old_argv
+        asyncio_logger.setLevel(old_level)
+        _forget_modules_under(program, before)
+    if isinstance(failure, KeyboardInterrupt):
+        raise failure
+    return failure
+
+
+def _forget_modules_under(directory: Path, keep: set[str]) -> None:
+    prefix = str(directory.resolve()) + os.sep
+    for name, module in list(sys.modules.items()):
+        if name in keep:
+            continue
+        path = getattr(module, "__file__", None)
+        if path and str(Path(path).resolve()).startswith(prefix):
+            del sys.modules[name]
+
+
+def explain_sdk_error(message: str) -> str:
+    """The SDK's "The Pulumi CLI does not support X" said for what it is here."""
+    if "The Pulumi CLI " + _NOT_SUPPORTED in message:
+        feature = message.split(_NOT_SUPPORTED, 1)[1].split(". Please", 1)[0].strip()
+        return (f"dh-kfp's offline engine does not support {feature}; run this program with "
+                "the Pulumi CLI")
+    return message
