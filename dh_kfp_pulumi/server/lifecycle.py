@@ -148,7 +148,10 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
     api.ensure_default_experiment(ctx)
     executor.recover()
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it a keep-alive client (kfp.Client) waits ~40 ms per response (Nagle + delayed ACK).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+                         socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
