@@ -16,6 +16,12 @@ over JSON-able dicts (no Pulumi or Terraform import here; the adapters are thin)
 
 Each module also names its `INPUTS`, `OUTPUTS` (output-only keys), `REPLACES` and
 `DEFAULTS`, for adapters that declare schemas.
+
+For engines that plan first and hold the provider to the plan (Terraform), `workflow`,
+`task` and `run` also have `planned_outputs(olds, news) -> outputs` (UNKNOWN where only
+the apply can tell); imports are `read` with no state. `resolve_sources` fetches
+`code_src` on the program/plan side; `workflow.spec_for_task(props)` is what a Task with
+pod settings carries as `workflow_spec`.
 """
 
 from dh_kfp_pulumi.reconcile import job, run, task, workflow

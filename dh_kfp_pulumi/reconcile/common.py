@@ -167,6 +167,18 @@ def marker(kind: str, project: str, name: str) -> str:
     return f"dh-kfp:{kind} {project}/{name}"
 
 
+def identity_from_marker(description: str, kind: str) -> dict[str, str]:
+    """{'project', 'name'} from a description starting with `marker(kind, ...)`, else {}.
+
+    What an import can tell about an object this project made (KFP keeps the marker).
+    """
+    prefix = f"dh-kfp:{kind} "
+    if not description.startswith(prefix):
+        return {}
+    project, sep, name = description[len(prefix) :].split(" ", 1)[0].partition("/")
+    return {"project": project, "name": name} if sep and project and name else {}
+
+
 def same_instant(a: str | None, b: str | None) -> bool:
     """Two RFC 3339 timestamps (or empties) meaning the same instant."""
     if not a or not b:

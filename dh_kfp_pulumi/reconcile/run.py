@@ -27,6 +27,7 @@ from dh_kfp_pulumi.reconcile.common import (
     Plan,
     check_type,
     digest,
+    identity_from_marker,
     is_unknown,
     marker,
     only_inputs,
@@ -73,9 +74,39 @@ NOT_ADOPTED = frozenset({"FAILED", "CANCELED", "CANCELING"})
 def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     """Inputs, version or name changed: replace (a new run; the old one stays in history).
 
-    wait, wait_timeout and delete_on_destroy change in place.
+    wait, wait_timeout and delete_on_destroy change in place. An imported run whose
+    project/name KFP could not tell (not made by this project) takes them from config
+    without being replaced.
     """
-    return plan_props(olds, news, inputs=INPUTS, defaults=DEFAULTS, replaces=REPLACES)
+    return plan_props(
+        olds,
+        news,
+        inputs=INPUTS,
+        defaults=DEFAULTS,
+        replaces=REPLACES,
+        replace_only_if_set=("project", "name"),
+    )
+
+
+def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs an apply of `news` will give, as far as they are known before it runs.
+
+    See `workflow.planned_outputs`. A create knows only the run's display name; an
+    update (wait, wait_timeout, delete_on_destroy) keeps the run, and a `wait` turned on
+    for a run not yet SUCCEEDED may change its state.
+    """
+    from dh_kfp_pulumi.reconcile.common import UNKNOWN
+
+    if not olds:
+        out: dict[str, Any] = dict.fromkeys(OUTPUTS, UNKNOWN)
+        if news.get("adopt") is None and not is_unknown([news.get("project"), news.get("name")]):
+            out["run_name"] = _display_name(news)
+        return out
+    out = {k: olds.get(k) for k in OUTPUTS}
+    wait = news.get("wait")
+    if (wait is UNKNOWN or wait) and olds.get("state") not in ("SUCCEEDED", "SKIPPED"):
+        out.update(state=UNKNOWN, finished_at=UNKNOWN, error=UNKNOWN)
+    return out
 
 
 def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -210,7 +241,8 @@ def read(
     id: str, state: Mapping[str, Any], backend: Any
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The run's live state; a deleted run is gone (""). Its version and parameters are
-    the inputs' live values (a run never changes them, so there is no drift but a delete)."""
+    the inputs' live values (a run never changes them, so there is no drift but a delete).
+    With no state (an import), project and name come from our marker when we made it."""
     from dh_kfp_pulumi.backends import ApiError
 
     try:
@@ -219,7 +251,7 @@ def read(
         if exc.not_found:
             return "", {}, {}
         raise
-    base = dict(state)
+    base = dict(state) if state else identity_from_marker(run.description, KIND)
     if run.pipeline_id:
         base["pipeline_id"] = run.pipeline_id
     if run.version_id:

@@ -39,6 +39,7 @@ from dh_kfp_pulumi.reconcile.common import (
     Undo,
     digest,
     drop_unknown_problems,
+    identity_from_marker,
     is_unknown,
     marker,
     only_inputs,
@@ -47,6 +48,7 @@ from dh_kfp_pulumi.reconcile.common import (
     problems_of,
     require_text,
     same_instant,
+    short_hash,
     split_props,
     without_outputs,
     without_unknown,
@@ -195,6 +197,96 @@ def _parameter_problems(
         for key in inputs
         if key not in parameters
     ]
+
+
+# Inputs that make a new recurring run when they change (the rest toggle or are cosmetic).
+MOVING = ("pipeline_id", "schedule", "inputs", "max_concurrency", "catchup", "start_time",
+          "end_time", "adopt")  # fmt: skip
+
+
+def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs an apply of `news` will give, as far as they are known before it runs.
+
+    See `workflow.planned_outputs`. The recurring run is promised to stay only when
+    nothing but `enabled` (or a cosmetic field) changes and the version stays: then a
+    Run or anything else using `version_id` is not planned to change.
+    """
+    from dh_kfp_pulumi.build import pipeline_name
+    from dh_kfp_pulumi.specs import kfp_cron
+
+    olds = olds or {}
+    pod = {k: news.get(k) for k in POD_FIELDS}
+    own: Any = UNKNOWN if is_unknown(pod) else has_pod_settings(news)
+    spec_hash = news.get("spec_hash")
+    if own is UNKNOWN:
+        version_id: Any = UNKNOWN
+        version_name: Any = UNKNOWN
+    elif not own:
+        version_id, version_name = news.get("workflow_version_id"), ""
+        if version_id is None:
+            version_id = ""
+    elif (
+        olds.get("own_version")
+        and olds.get("version_id")
+        and not is_unknown([spec_hash, news.get("pipeline_id")])
+        and olds.get("spec_hash") == spec_hash
+        and olds.get("pipeline_id") == news.get("pipeline_id")
+    ):
+        version_id, version_name = olds["version_id"], olds.get("version_name") or ""
+    else:
+        version_id = UNKNOWN
+        version_name = (
+            short_hash(spec_hash) if isinstance(spec_hash, str) and spec_hash else UNKNOWN
+        )
+    out: dict[str, Any] = {
+        "version_id": version_id,
+        "version_name": version_name,
+        "own_version": own,
+        "experiment_id": olds.get("experiment_id") or UNKNOWN,
+        "retired_recurring_run_ids": UNKNOWN,
+    }
+    quiet = not olds.get("recurring_run_id") and not olds.get("retired_recurring_run_ids")
+    schedule = news.get("schedule")
+    if schedule is UNKNOWN:
+        out.update(
+            dict.fromkeys(("recurring_run_id", "recurring_run_name", "cron", "url"), UNKNOWN)
+        )
+        return out
+    if not schedule:
+        out.update(recurring_run_id="", recurring_run_name="", cron="", url="")
+        out["experiment_id"] = olds.get("experiment_id") or ""
+        if quiet:
+            out["retired_recurring_run_ids"] = []
+        return out
+    out["cron"] = kfp_cron(str(schedule))
+    changes = set(plan(olds, news).changes) if olds else set(MOVING)
+    stays = (
+        bool(olds.get("recurring_run_id"))
+        and not changes & set(MOVING)
+        and not is_unknown(version_id)
+        and version_id == olds.get("version_id")
+    )
+    if stays:
+        out.update(
+            recurring_run_id=olds["recurring_run_id"],
+            recurring_run_name=olds.get("recurring_run_name") or "",
+            url=olds.get("url") or "",
+        )
+        if not olds.get("retired_recurring_run_ids"):
+            out["retired_recurring_run_ids"] = []
+        return out
+    named = not is_unknown([news.get("adopt"), news.get("project"), news.get("name")])
+    named = named and not news.get("adopt")
+    out.update(
+        recurring_run_id=UNKNOWN,
+        recurring_run_name=pipeline_name(str(news["project"]), str(news["name"]))
+        if named
+        else UNKNOWN,
+        url=UNKNOWN,
+    )
+    if not olds and news.get("adopt") is None:
+        out["retired_recurring_run_ids"] = []
+    return out
 
 
 # ---- the version the task runs -----------------------------------------------------------
@@ -626,10 +718,11 @@ def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]
     except SpecError:
         return "", {}, {}
     inputs: dict[str, Any] = {
+        **identity_from_marker(live.description, KIND),
         "action": "pipeline",
         "pipeline_id": live.pipeline_id,
         "workflow_version_id": live.version_id,
-        "schedule": live.cron or f"@every {live.interval_second}s",
+        "schedule": _user_cron(live.cron) or f"@every {live.interval_second}s",
         "enabled": live.enabled,
         "max_concurrency": live.max_concurrency,
         "catchup": not live.no_catchup,
@@ -651,6 +744,18 @@ def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]
         retired_recurring_run_ids=[],
     )
     return live.id, outputs, inputs
+
+
+def _user_cron(cron: str) -> str:
+    """KFP's seconds-first cron in the seed's 5-field form when its seconds are 0.
+
+    `0 5 4 * * *` imports as `5 4 * * *`, the form users write (and the one `kfp_cron`
+    turns back into the same KFP cron).
+    """
+    fields = cron.split()
+    if len(fields) == 6 and fields[0] == "0":
+        return " ".join(fields[1:])
+    return cron
 
 
 def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:

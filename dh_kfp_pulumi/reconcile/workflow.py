@@ -28,6 +28,7 @@ from dh_kfp_pulumi.reconcile.common import (
     Plan,
     Undo,
     drop_unknown_problems,
+    identity_from_marker,
     is_unknown,
     marker,
     only_inputs,
@@ -180,33 +181,88 @@ def _remote_source_problems(data: Mapping[str, Any], prefix: str) -> list[FieldP
 
 
 def resolve_sources(
-    props: Mapping[str, Any], base_dir: str | os.PathLike[str] | None = None
+    props: Mapping[str, Any],
+    base_dir: str | os.PathLike[str] | None = None,
+    *,
+    local_only: bool = False,
 ) -> dict[str, Any]:
     """Props with the workflow's and functions' `code_src` fetched into `code` (may use the network).
 
-    For the program side (a Pulumi program, a Terraform provider's config step): the
-    resource then carries the text and `check` stays offline.
+    For the program side (a Pulumi program, a Terraform provider's plan): the resource
+    then carries the text and `check` stays offline. A `code_src` that is UNKNOWN (not
+    known yet in a preview or plan) or belongs to an invalid spec is left as it is, for
+    `check` to judge. With `local_only`, remote sources are replaced by UNKNOWN instead
+    of fetched (a validation that must not use the network).
+
+    Raises SpecError naming `code_src` / `functions[i].code_src` when a source cannot be
+    read (missing file, bad archive, syntax error, no handler).
     """
-    from dh_kfp_pulumi import source
     from dh_kfp_pulumi.specs import parse_function, parse_workflow
 
     out = dict(props)
+    problems: list[FieldProblem] = []
     spec_data, _ = split_props(props, SPEC_FIELDS)
-    if spec_data.get("code_src") is not None:
-        resolved = source.resolve_spec(parse_workflow(spec_data), base_dir)
-        out.update(_source_fields(resolved))
-    functions = []
-    for data in props.get("functions") or []:
-        data = dict(data)
-        if data.get("code_src") is not None:
-            if data.get("project") is None:
-                data["project"] = spec_data.get("project")
-            resolved = source.resolve_spec(parse_function(data), base_dir)
-            data.update(_source_fields(resolved))
-        functions.append(data)
-    if "functions" in props:
+    resolved = _resolve_one(spec_data, parse_workflow, base_dir, local_only, "", problems)
+    if resolved is not None:
+        out.update(resolved)
+    functions_value = props.get("functions")
+    if isinstance(functions_value, list):
+        functions = []
+        for i, data in enumerate(functions_value):
+            if isinstance(data, Mapping):
+                data = dict(data)
+                with_project = dict(data)
+                if with_project.get("project") is None:
+                    with_project["project"] = spec_data.get("project")
+                fixed = _resolve_one(
+                    with_project, parse_function, base_dir, local_only, f"functions[{i}].", problems
+                )
+                if fixed is not None:
+                    data.update(fixed)
+            functions.append(data)
         out["functions"] = functions
+    if problems:
+        raise SpecError(f"workflow {props.get('name')!r}", problems)
     return out
+
+
+def _resolve_one(
+    data: Mapping[str, Any],
+    parse: Callable[[Mapping[str, Any]], Any],
+    base_dir: str | os.PathLike[str] | None,
+    local_only: bool,
+    prefix: str,
+    problems: list[FieldProblem],
+) -> dict[str, Any] | None:
+    """The source fields of one spec once its code_src is read; None when left as it is."""
+    from dh_kfp_pulumi import source
+    from dh_kfp_pulumi.errors import DhKfpError
+    from dh_kfp_pulumi.specs.fields import code_src_scheme
+
+    code_src = data.get("code_src")
+    if not isinstance(code_src, str) or is_unknown({k: data.get(k) for k in CODE_GROUP}):
+        return None
+    if local_only and code_src_scheme(code_src) not in (None, "file"):
+        return {"code_src": UNKNOWN}
+    try:
+        spec = parse(without_unknown(data))
+    except SpecError:
+        return None  # check reports what is wrong with the spec
+    try:
+        return _source_fields(source.resolve_spec(spec, base_dir))
+    except DhKfpError as exc:
+        problems.append(FieldProblem(f"{prefix}code_src", str(exc), code_src, True))
+        return None
+
+
+def spec_for_task(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The workflow's props a Task with pod settings carries as `workflow_spec`.
+
+    Its spec fields and functions (sources already resolved, so the task builds the same
+    code offline), without null fields, outputs or `adopt`/`spec_hash`.
+    """
+    keys = (*SPEC_FIELDS, "functions")
+    return {k: v for k, v in props.items() if k in keys and v is not None}
 
 
 def _source_fields(spec: Any) -> dict[str, Any]:
@@ -244,6 +300,45 @@ def build(props: Mapping[str, Any], config: Any, task: Any = None) -> Any:
             [FieldProblem("", "has unknown values; it cannot be built before they are known")],
         )
     return build_specs(*specs, task, config=config)
+
+
+def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs an apply of `news` will give, as far as they are known before it runs.
+
+    For engines that show (and hold the provider to) a plan, such as Terraform: each
+    output key maps to its value, or UNKNOWN when only the apply can tell. `olds` are the
+    previous outputs (None or empty: a create); `news` are checked inputs. Promised values
+    are exactly what create/update return, so a dependent resource is not planned to
+    change (or be replaced) when nothing it uses will change.
+    """
+    embedded = news.get("embedded", True) is not False
+    spec_hash = news.get("spec_hash")
+    named = short_hash(spec_hash) if isinstance(spec_hash, str) and spec_hash else UNKNOWN
+    if not olds:
+        known_name = news.get("adopt") is None and not is_unknown(
+            [news.get("project"), news.get("name")]
+        )
+        return {
+            "pipeline_id": UNKNOWN,
+            "pipeline_name": pipeline_display_name(news) if known_name else UNKNOWN,
+            "version_id": UNKNOWN,
+            "version_name": named,
+            "ir": UNKNOWN if embedded else None,
+            "url": UNKNOWN,
+        }
+    out = {k: olds.get(k) for k in OUTPUTS}
+    same = (
+        not is_unknown(spec_hash)
+        and olds.get("spec_hash")
+        and olds.get("spec_hash") == spec_hash
+        and olds.get("version_id")
+    )
+    if same:
+        out["ir"] = (olds.get("ir") or UNKNOWN) if embedded else None
+        return out
+    out.update(version_id=UNKNOWN, version_name=named, url=UNKNOWN)
+    out["ir"] = UNKNOWN if embedded else None
+    return out
 
 
 # ---- KFP side ----------------------------------------------------------------------------
@@ -510,11 +605,8 @@ def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]
 
 def _identity_from_description(description: str) -> dict[str, str]:
     """{'kind', 'project', 'name'} from our version marker `dh-kfp:workflow <project>/<name>`."""
-    prefix = f"dh-kfp:{KIND} "
-    if not description.startswith(prefix):
-        return {}
-    project, sep, name = description[len(prefix) :].split(" ", 1)[0].partition("/")
-    return {"kind": "kfp", "project": project, "name": name} if sep else {}
+    identity = identity_from_marker(description, KIND)
+    return {"kind": "kfp", **identity} if identity else {}
 
 
 def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:

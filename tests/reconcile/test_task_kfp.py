@@ -169,7 +169,7 @@ def test_adopt_and_import_a_recurring_run(config, kfp_server, wf):
 
     rid, imported, imported_inputs = task.read(made.id, {}, Backend(config))
     assert rid == made.id and imported["recurring_run_id"] == made.id
-    assert imported_inputs["schedule"] == "0 5 4 * * *" and imported_inputs["inputs"] == {"x": 2}
+    assert imported_inputs["schedule"] == "5 4 * * *" and imported_inputs["inputs"] == {"x": 2}
     assert imported_inputs["workflow_version_id"] == wf["version_id"]
     assert task.read("no-such-schedule", {}, Backend(config)) == ("", {}, {})
 
