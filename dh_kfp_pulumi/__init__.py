@@ -13,7 +13,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 # name -> module that defines it; filled in as the modules land.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Project": "dh_kfp_pulumi.resources.project",
+    "new_workflow": "dh_kfp_pulumi.resources.project",
+    "new_function": "dh_kfp_pulumi.resources.project",
+    "Workflow": "dh_kfp_pulumi.resources.resources",
+    "Task": "dh_kfp_pulumi.resources.resources",
+    "Run": "dh_kfp_pulumi.resources.resources",
+    "Job": "dh_kfp_pulumi.resources.resources",
+}
 
 
 def __getattr__(name: str) -> Any:

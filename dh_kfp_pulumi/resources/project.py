@@ -1,0 +1,603 @@
+"""The seed's API as Pulumi resources: `Project`, `new_function`, `new_workflow`, `run`.
+
+    project = dh.Project("parking")
+    project.new_function(name="downloader-funct", kind="python",
+                         code_src="src/download.py", handler="download")
+    workflow = project.new_workflow(name="workflow", kind="kfp",
+                                    code_src="pipeline.py", handler="myhandler")
+    nightly = workflow.run(action="pipeline", schedule="5 4 * * *", inputs={"url": url})
+    once = workflow.run(action="pipeline", inputs={"url": url}, wait=True)
+
+What each call declares (all children of the Project component; the same program always
+gives the same resource names, so the same URNs):
+
+- `Project(name)`: a component `dh-kfp:index:Project` named `<project>`.
+- `new_function(...)`: records a FunctionSpec; no KFP object of its own.
+- `new_workflow(...)`: a `Workflow` named `<project>-<workflow>` (the KFP pipeline's name).
+- `workflow.run(action="pipeline", ...)`: a `Task` `<project>-<workflow>-<run name>`
+  (its recurring run when there is a `schedule`, its own version when there are pod
+  settings) and, without a schedule, a `Run` of the same name. It returns the Run, or
+  the Task when scheduled (a Run's Task is its `.task`).
+- `function.run(action="job", ...)`: a `Job` `<project>-<function>-job` (a one-step
+  pipeline; one per function, built with the first run()'s inputs as the parameters'
+  defaults and its pod settings), then a Task and a Run as above, named
+  `<project>-<function>-job-<run name>`.
+
+Run names: `name=`, else `run` (no schedule) or `schedule` (with one), then `run-2`,
+`run-3`, ... for the next run() of the same workflow or function, in program order.
+Give runs a `name=` when there are several: a name that moves to another run() call
+moves its resources too.
+
+Functions reach every workflow of the project, declared before or after it: a
+workflow's `functions` input is an Output resolved with every function declared by the
+end of the program's top-level code (the first turn of the event loop), sorted by name.
+Declaring a function later (in an apply callback, after an `await`) is an error.
+
+Sources are fetched now, when the program runs (`source.resolve_spec`), and reach the
+resources as text, so `check` never needs the network. Relative `code_src` start at the
+directory of the program file that made the Project (or called `dh.new_workflow` /
+`dh.new_function`), or at `Project(..., base_dir=...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi import Input, Output, ResourceOptions
+
+from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.resources.kubernetes import settings_with_names
+from dh_kfp_pulumi.resources.resources import Job, Run, Task, Workflow
+
+PROJECT_TYPE = "dh-kfp:index:Project"
+SOURCE_FIELDS = (
+    "project",
+    "name",
+    "kind",
+    "code_src",
+    "code",
+    "base64",
+    "handler",
+    "source_origin",
+)
+RUN_OPTIONS = ("wait", "wait_timeout", "delete_on_destroy")
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+__all__ = ["FunctionHandle", "Project", "WorkflowHandle", "new_function", "new_workflow"]
+
+
+# ---- the projects of this program run ----------------------------------------------------
+
+_RUN: dict[str, Any] = {"monitor": None, "projects": {}}
+
+
+def _projects() -> dict[str, Project]:
+    """Projects declared in this program run (a new run, e.g. a new set_mocks, starts afresh)."""
+    from pulumi.runtime.settings import get_monitor
+
+    monitor = get_monitor()
+    if _RUN["monitor"] is not monitor:
+        _RUN.update(monitor=monitor, projects={})
+    return _RUN["projects"]
+
+
+def _caller_dir() -> Path:
+    """The directory of the first calling file outside this package (the program's)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) and os.path.isfile(filename):
+            return Path(filename).resolve().parent
+        frame = frame.f_back
+    return Path.cwd()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        from pulumi.runtime.sync_await import _ensure_event_loop
+
+        return _ensure_event_loop()
+
+
+def _is_output(value: Any) -> bool:
+    return isinstance(value, Output) or asyncio.isfuture(value) or asyncio.iscoroutine(value)
+
+
+def _resolved(
+    parse: Callable[..., Any],
+    data: Mapping[str, Any],
+    project: str | None,
+    base_dir: Path,
+    what: str,
+) -> dict[str, Any]:
+    """Spec props with the source fetched into `code`; Output values pass through unchecked."""
+    from dh_kfp_pulumi.source import resolve_spec
+
+    deferred = {k: v for k, v in data.items() if _is_output(v)}
+    fixed = [k for k in deferred if k in SOURCE_FIELDS]
+    if fixed:
+        raise SpecError(
+            f"{what} {data.get('name')!r}",
+            [
+                FieldProblem(k, "must be a plain value, not an Output (it is read now)")
+                for k in fixed
+            ],
+        )
+    plain = {k: v for k, v in data.items() if k not in deferred}
+    spec = resolve_spec(parse(plain, project=project), base_dir)
+    props = spec.model_dump(mode="json", exclude_defaults=True)
+    props.update(deferred)
+    return props
+
+
+# ---- the project ---------------------------------------------------------------------------
+
+
+class Project(pulumi.ComponentResource):
+    """A DigitalHub project: the component that every workflow, task and run is a child of.
+
+    The backend (KFP host, namespace, token, default image, profiles, ...) comes from the
+    stack config `dh-kfp:*`; it is checked here, so a typo fails the program at once.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+        opts: ResourceOptions | None = None,
+    ) -> None:
+        from dh_kfp_pulumi.resources.config import program_config
+        from dh_kfp_pulumi.specs.fields import NAME_RULE, check_name
+
+        try:
+            check_name(name) if isinstance(name, str) else None
+        except ValueError:
+            name_ok = False
+        else:
+            name_ok = isinstance(name, str)
+        if not name_ok:
+            raise SpecError("project", [FieldProblem("name", f"must be {NAME_RULE}", name, True)])
+        projects = _projects()
+        if name in projects:
+            raise SpecError(
+                f"project {name!r}",
+                [
+                    FieldProblem(
+                        "name",
+                        "is already declared in this program (by dh.Project or by the library "
+                        "form's project=...); use that one",
+                        name,
+                        True,
+                    )
+                ],
+            )
+        program_config()
+        super().__init__(PROJECT_TYPE, name, None, opts)
+        projects[name] = self
+        self.name = name
+        self.base_dir = Path(base_dir).resolve() if base_dir is not None else _caller_dir()
+        self.functions: dict[str, FunctionHandle] = {}
+        self.workflows: dict[str, WorkflowHandle] = {}
+        self._run_names: set[str] = set()
+        self._functions_output: Output[list[dict[str, Any]]] | None = None
+        self._sealed = False
+        self.register_outputs({})
+
+    # -- declarations --
+
+    def new_function(self, name: str, kind: str, **fields: Any) -> FunctionHandle:
+        """A function steps can call by name (fields of the seed's table); no KFP object."""
+        from dh_kfp_pulumi.specs import parse_function
+
+        return self._add_function({"name": name, "kind": kind, **fields}, parse_function, self.name)
+
+    def new_workflow(
+        self,
+        name: str,
+        kind: str = "kfp",
+        *,
+        adopt: Input[str] | None = None,
+        opts: ResourceOptions | None = None,
+        **fields: Any,
+    ) -> WorkflowHandle:
+        """A workflow (fields of the seed's table): a KFP pipeline `<project>-<name>`."""
+        from dh_kfp_pulumi.specs import parse_workflow
+
+        data = {"name": name, "kind": kind, **fields}
+        return self._add_workflow(data, parse_workflow, self.name, adopt, opts)
+
+    def _add_function(
+        self, data: Mapping[str, Any], parse: Callable[..., Any], project: str | None
+    ) -> FunctionHandle:
+        name = data.get("name")
+        if name in self.functions:
+            raise SpecError(
+                f"function {name!r}",
+                [FieldProblem("name", "is already a function of this project", name, True)],
+            )
+        if self._sealed:
+            raise SpecError(
+                f"function {name!r}",
+                [
+                    FieldProblem(
+                        "",
+                        f"declared too late: project {self.name!r} gave its functions to its "
+                        "workflows when the program's top-level code finished; declare functions "
+                        "there (not in an apply callback or after an await)",
+                    )
+                ],
+            )
+        props = _resolved(parse, data, project, self.base_dir, "function")
+        props["project"] = self.name
+        handle = FunctionHandle(self, str(name), props)
+        self.functions[handle.name] = handle
+        return handle
+
+    def _add_workflow(
+        self,
+        data: Mapping[str, Any],
+        parse: Callable[..., Any],
+        project: str | None,
+        adopt: Input[str] | None,
+        opts: ResourceOptions | None,
+    ) -> WorkflowHandle:
+        name = data.get("name")
+        if name in self.workflows:
+            raise SpecError(
+                f"workflow {name!r}",
+                [FieldProblem("name", "is already a workflow of this project", name, True)],
+            )
+        props = _resolved(parse, data, project, self.base_dir, "workflow")
+        props["project"] = self.name
+        props["functions"] = self._functions()
+        resource_props = dict(props)
+        if adopt is not None:
+            resource_props["adopt"] = adopt
+        resource = Workflow(f"{self.name}-{name}", resource_props, self._child(opts))
+        handle = WorkflowHandle(self, str(name), props, resource)
+        self.workflows[handle.name] = handle
+        return handle
+
+    def _functions(self) -> Output[list[dict[str, Any]]]:
+        """Every function of the project, once the program's top-level code has run."""
+        if self._functions_output is None:
+            loop = _loop()
+            value, known, secret = loop.create_future(), loop.create_future(), loop.create_future()
+
+            def seal() -> None:
+                self._sealed = True
+                value.set_result([self.functions[n].props for n in sorted(self.functions)])
+                known.set_result(True)
+                secret.set_result(False)
+
+            loop.call_soon(seal)
+            self._functions_output = Output(set(), value, known, secret)
+        return self._functions_output
+
+    def _child(self, opts: ResourceOptions | None) -> ResourceOptions:
+        return ResourceOptions.merge(ResourceOptions(parent=self), opts)
+
+    # -- runs --
+
+    def _run_name(self, prefix: str, name: str | None, scheduled: bool) -> str:
+        from dh_kfp_pulumi.specs.fields import NAME_RULE, check_name
+
+        if name is not None:
+            try:
+                ok = isinstance(name, str) and check_name(name) == name
+            except ValueError:
+                ok = False
+            if not ok:
+                raise SpecError("run", [FieldProblem("name", f"must be {NAME_RULE}", name, True)])
+            full = f"{prefix}-{name}"
+            if full in self._run_names:
+                raise SpecError(
+                    "run",
+                    [
+                        FieldProblem(
+                            "name", f"is already the name of a run of {prefix!r}", name, True
+                        )
+                    ],
+                )
+        else:
+            base = "schedule" if scheduled else "run"
+            n = 1
+            while f"{prefix}-{base}{'' if n == 1 else f'-{n}'}" in self._run_names:
+                n += 1
+            full = f"{prefix}-{base}{'' if n == 1 else f'-{n}'}"
+        self._run_names.add(full)
+        return full
+
+    def _declare_run(
+        self,
+        prefix: str,
+        source: Workflow | Job,
+        workflow_spec: Mapping[str, Any] | None,
+        *,
+        inputs: Input[Mapping[str, Any]] | None,
+        schedule: Input[str] | None,
+        name: str | None,
+        adopt: Input[str] | None,
+        run_options: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        opts: ResourceOptions | None,
+    ) -> Task | Run:
+        from dh_kfp_pulumi.reconcile.task import POD_FIELDS
+
+        _check_settings(settings)
+        if schedule is not None:
+            given = [k for k, v in run_options.items() if v is not None]
+            if given:
+                raise SpecError(
+                    "run",
+                    [
+                        FieldProblem(k, "applies to a run; a run() with a schedule makes no run")
+                        for k in given
+                    ],
+                )
+        full = self._run_name(prefix, name, schedule is not None)
+        settings = settings_with_names({k: v for k, v in settings.items() if v is not None})
+        task_props: dict[str, Any] = {
+            "project": self.name,
+            "name": full,
+            "action": "pipeline",
+            "pipeline_id": source.pipeline_id,
+            "workflow_version_id": source.version_id,
+            "inputs": inputs if inputs is not None else {},
+            **settings,
+        }
+        if schedule is not None:
+            task_props["schedule"] = schedule
+            if adopt is not None:
+                task_props["adopt"] = adopt
+        if workflow_spec is not None and any(k in settings for k in POD_FIELDS):
+            task_props["workflow_spec"] = workflow_spec
+        resource_name = f"{self.name}-{full}"
+        task = Task(resource_name, task_props, self._child(opts))
+        if schedule is not None:
+            return task
+        run_props: dict[str, Any] = {
+            "project": self.name,
+            "name": full,
+            "pipeline_id": source.pipeline_id,
+            "version_id": task.version_id,
+            "inputs": inputs if inputs is not None else {},
+            **{k: v for k, v in run_options.items() if v is not None},
+        }
+        if adopt is not None:
+            run_props["adopt"] = adopt
+        run = Run(resource_name, run_props, self._child(opts))
+        run.task = task  # type: ignore[attr-defined]
+        return run
+
+
+def _check_settings(settings: Mapping[str, Any]) -> None:
+    from dh_kfp_pulumi.specs import TaskSpec
+
+    allowed = [k for k in TaskSpec.model_fields if k not in ("action", "schedule")]
+    bad = [k for k in settings if k not in allowed]
+    if bad:
+        raise SpecError(
+            "run",
+            [
+                FieldProblem(k, f"not a setting of run(); settings: {', '.join(allowed)}")
+                for k in bad
+            ],
+        )
+
+
+def _check_action(action: str, expected: str, what: str) -> None:
+    if action != expected:
+        raise SpecError(
+            "run",
+            [FieldProblem("action", f"{what} runs with action {expected!r}", action, True)],
+        )
+
+
+# ---- what new_function / new_workflow return ------------------------------------------------
+
+
+class WorkflowHandle:
+    """A declared workflow: its `Workflow` resource (`.resource`) and `run()`."""
+
+    def __init__(
+        self, project: Project, name: str, props: dict[str, Any], resource: Workflow
+    ) -> None:
+        self.project = project
+        self.name = name
+        self.props = props  # the Workflow's spec props (a Task with pod settings builds from them)
+        self.resource = resource
+
+    @property
+    def pipeline_id(self) -> Output[str]:
+        return self.resource.pipeline_id
+
+    @property
+    def version_id(self) -> Output[str]:
+        return self.resource.version_id
+
+    @property
+    def spec_hash(self) -> Output[str]:
+        return self.resource.spec_hash
+
+    @property
+    def url(self) -> Output[str]:
+        return self.resource.url
+
+    def run(
+        self,
+        action: str = "pipeline",
+        inputs: Input[Mapping[str, Any]] | None = None,
+        *,
+        schedule: Input[str] | None = None,
+        name: str | None = None,
+        wait: Input[bool] | None = None,
+        wait_timeout: Input[float] | None = None,
+        delete_on_destroy: Input[bool] | None = None,
+        adopt: Input[str] | None = None,
+        opts: ResourceOptions | None = None,
+        **settings: Any,
+    ) -> Task | Run:
+        """A Task (the seed's table: pod settings, profile, schedule and its options) and,
+        without a schedule, a Run of it with `inputs` (`wait` blocks until it ends)."""
+        _check_action(action, "pipeline", "a workflow")
+        return self.project._declare_run(
+            self.name,
+            self.resource,
+            self.props,
+            inputs=inputs,
+            schedule=schedule,
+            name=name,
+            adopt=adopt,
+            run_options={
+                "wait": wait,
+                "wait_timeout": wait_timeout,
+                "delete_on_destroy": delete_on_destroy,
+            },
+            settings=settings,
+            opts=opts,
+        )
+
+
+class FunctionHandle:
+    """A declared function: steps call it by name; `run(action="job")` runs it alone."""
+
+    def __init__(self, project: Project, name: str, props: dict[str, Any]) -> None:
+        self.project = project
+        self.name = name
+        self.props = props  # the FunctionSpec props, source as text
+        self.job: Job | None = None
+        self._job_shape: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.props.get("kind"))
+
+    def run(
+        self,
+        action: str = "job",
+        inputs: Input[Mapping[str, Any]] | None = None,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, str] | None = None,
+        values: list[str] | None = None,
+        schedule: Input[str] | None = None,
+        name: str | None = None,
+        wait: Input[bool] | None = None,
+        wait_timeout: Input[float] | None = None,
+        delete_on_destroy: Input[bool] | None = None,
+        opts: ResourceOptions | None = None,
+        **settings: Any,
+    ) -> Task | Run:
+        """Run this function alone as a one-step pipeline (the seed's `action="job"`).
+
+        The first run() declares the function's `Job` (its pipeline); its inputs become the
+        pipeline's parameters (the values their defaults), its pod settings and the step's
+        `parameters`/`outputs`/`values` are the job's. Later run()s may pass other input
+        values but must keep the input names and the job's settings.
+        """
+        from dh_kfp_pulumi.reconcile.task import POD_FIELDS
+
+        _check_action(action, "job", "a function")
+        _check_settings(settings)
+        pod = {k: settings.pop(k) for k in list(settings) if k in POD_FIELDS}
+        pod = settings_with_names({k: v for k, v in pod.items() if v is not None})
+        shape = {
+            "parameters": parameters,
+            "outputs": outputs,
+            "values": values,
+            "input names": sorted(inputs) if isinstance(inputs, Mapping) else None,
+            **pod,
+        }
+        if self.job is None:
+            props: dict[str, Any] = {
+                "project": self.project.name,
+                "name": f"{self.name}-job",
+                "function": self.props,
+                "inputs": inputs if inputs is not None else {},
+                **{k: v for k, v in (("parameters", parameters), ("outputs", outputs)) if v},
+                **pod,
+            }
+            if values:
+                props["values"] = list(values)
+            self.job = Job(f"{self.project.name}-{self.name}-job", props, self.project._child(opts))
+            self._job_shape = shape
+        elif shape != self._job_shape:
+            changed = sorted(
+                k for k in {*shape, *self._job_shape} if shape.get(k) != self._job_shape.get(k)
+            )  # type: ignore[union-attr]
+            raise SpecError(
+                f"function {self.name!r}",
+                [
+                    FieldProblem(
+                        k,
+                        "differs from the first run() of this function, which shaped its job "
+                        "pipeline; run() again only with other input values",
+                    )
+                    for k in changed
+                ],
+            )
+        return self.project._declare_run(
+            f"{self.name}-job",
+            self.job,
+            None,
+            inputs=inputs,
+            schedule=schedule,
+            name=name,
+            adopt=None,
+            run_options={
+                "wait": wait,
+                "wait_timeout": wait_timeout,
+                "delete_on_destroy": delete_on_destroy,
+            },
+            settings=settings,
+            opts=opts,
+        )
+
+
+# ---- the library form --------------------------------------------------------------------
+
+
+def _library_project(data: Mapping[str, Any], parse: Callable[..., Any]) -> Project:
+    """The project named by `project=` (declared now as a component if it is new)."""
+    project = data.get("project")
+    if not isinstance(project, str):
+        parse(dict(data))  # raises SpecError: project required in the library form
+        raise SpecError("library form", [FieldProblem("project", "required", project, True)])
+    found = _projects().get(project)
+    if found is not None:
+        return found
+    return Project(project, base_dir=_caller_dir())
+
+
+def new_function(*, project: str | None = None, **fields: Any) -> FunctionHandle:
+    """The library form: `dh.new_function(project="parking", name=..., kind=..., ...)`."""
+    from dh_kfp_pulumi.specs import parse_function
+
+    data = {**fields} if project is None else {"project": project, **fields}
+    owner = _library_project(data, parse_function)
+    return owner._add_function(data, parse_function, None)
+
+
+def new_workflow(
+    *,
+    project: str | None = None,
+    adopt: Input[str] | None = None,
+    opts: ResourceOptions | None = None,
+    **fields: Any,
+) -> WorkflowHandle:
+    """The library form: `dh.new_workflow(project="parking", name=..., kind="kfp", ...)`."""
+    from dh_kfp_pulumi.specs import parse_workflow
+
+    data = {**fields} if project is None else {"project": project, **fields}
+    owner = _library_project(data, parse_workflow)
+    return owner._add_workflow(data, parse_workflow, None, adopt, opts)

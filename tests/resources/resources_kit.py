@@ -1,0 +1,72 @@
+"""Helpers shared by the resources tests: sample props, the provider server, wire helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+VENV_BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "tok-3f9c1e7a-never-in-state"  # the stack's KFP token in these tests
+
+PIPELINE = """\
+from dh_kfp_pulumi.dsl import pipeline_context
+
+
+def pipe(x: int = 1, word: str = "hi"):
+    with pipeline_context() as pc:
+        pc.step(name="add", function="adder", action="job",
+                inputs={"x": x, "word": word}, values=["y"])
+"""
+
+ADDER = """\
+def add(x, word):
+    return {"y": f"{word}:{int(x) + 1}"}
+"""
+
+
+class ProviderServer:
+    """`python -m pulumi.dynamic`, as the Pulumi engine starts it, and a gRPC stub to it."""
+
+    def __init__(self, cwd: Path):
+        import grpc
+        from pulumi.runtime.proto import provider_pb2_grpc
+
+        env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        env["PULUMI_PROJECT"] = "proto"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pulumi.dynamic"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            self.proc.kill()
+            raise RuntimeError(f"the provider server did not start: {self.proc.stderr.read()!r}")
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+def serialize(props: dict[str, Any]) -> Any:
+    """Props as the engine sends them (the SDK's own serializer)."""
+    from pulumi.runtime import rpc
+
+    return asyncio.run(rpc.serialize_properties(props, {}))
+
+
+def deserialize(struct: Any) -> dict[str, Any]:
+    """A response's properties as the SDK reads them (unknowns kept as `Unknown`)."""
+    from pulumi.runtime import rpc
+
+    return rpc.deserialize_properties(struct, keep_unknowns=True)
