@@ -83,7 +83,7 @@ class _Route:
     template: str
     pattern: re.Pattern
     handler: Callable[..., Any]
-    kind: str  # "grpc" (google.rpc.Status errors), "upload" (upload errors), "text", "plain"
+    kind: str  # "grpc" (google.rpc.Status errors), "upload" (upload errors), "text" (plain text)
 
 
 def _route(method: str, template: str, handler: Callable[..., Any], kind: str = "grpc") -> _Route:
@@ -111,7 +111,7 @@ def _info(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
 
 P = PREFIX
 ROUTES: list[_Route] = [
-    _route("GET", f"{P}/healthz", api.healthz, "plain"),
+    _route("GET", f"{P}/healthz", api.healthz),
     _route("GET", f"{P}/experiments", api.list_experiments),
     _route("POST", f"{P}/experiments", api.create_experiment),
     _route("POST", f"{P}/experiments/{{experiment_id}}:archive", api.archive_experiment),
