@@ -430,13 +430,15 @@ def delete_pipeline_version(ctx: ServerContext, call: Call) -> dict[str, Any]:
 # --- runs -------------------------------------------------------------------------------------
 
 @dataclass
-class _Source:
+class Source:
+    """A run's pipeline: its spec, and the stored version it came from (empty when inline)."""
+
     spec: ir.Spec
     pipeline_id: str = ""
     version_id: str = ""
 
 
-def _resolve_source(ctx: ServerContext, body: dict[str, Any], what: str) -> _Source:
+def _resolve_source(ctx: ServerContext, body: dict[str, Any], what: str) -> Source:
     """A run's (or recurring run's) pipeline: inline spec xor a reference to a stored version."""
     ref = body.get("pipeline_version_reference")
     if body.get("pipeline_version_id") and not ref:
@@ -447,7 +449,7 @@ def _resolve_source(ctx: ServerContext, body: dict[str, Any], what: str) -> _Sou
         raise invalid(f"Failed to create a {what}: Invalid input error: pipeline_spec and "
                       "pipeline_version_reference cannot both be set")
     if "pipeline_spec" in body:
-        return _Source(ir.from_wire(body["pipeline_spec"]))
+        return Source(ir.from_wire(body["pipeline_spec"]))
     if not ref:
         raise invalid(f"Failed to create a {what}: Invalid input error: set either pipeline_spec "
                       "or pipeline_version_reference")
@@ -467,7 +469,7 @@ def _resolve_source(ctx: ServerContext, body: dict[str, Any], what: str) -> _Sou
         raise invalid(f"{action}: Invalid input error: pipeline_version_reference.pipeline_id is "
                       "empty")
     spec = ir.from_wire(json.loads(version["spec_json"]), validate=False)
-    return _Source(spec, version["pipeline_id"], version["id"])
+    return Source(spec, version["pipeline_id"], version["id"])
 
 
 def _run_experiment(ctx: ServerContext, ident: str, what: str) -> str:
@@ -489,7 +491,7 @@ def _runtime_config(body: dict[str, Any], spec: ir.Spec) -> dict[str, Any]:
 
 
 def insert_run(conn: sqlite3.Connection, *, experiment_id: str, display_name: str,
-               description: str, source: _Source, runtime_config: dict[str, Any],
+               description: str, source: Source, runtime_config: dict[str, Any],
                service_account: str, scheduled_at: int | None = None,
                recurring_run_id: str = "") -> str:
     """One PENDING run (the API and the scheduler both create runs through here)."""

@@ -113,7 +113,7 @@ class Scheduler:
                                     for k, v in config["parameters"].items()}
         name = f"{row['display_name']}-" + datetime.fromtimestamp(
             int(tick), timezone.utc).strftime("%Y%m%d%H%M%S")
-        source = api._Source(spec, row["pipeline_id"] if not row["spec_inline"] else "",
+        source = api.Source(spec, row["pipeline_id"] if not row["spec_inline"] else "",
                              row["pipeline_version_id"] if not row["spec_inline"] else "")
         with self.store.write() as conn:
             current = conn.execute("SELECT last_tick, mode FROM recurring_runs WHERE id = ?",
