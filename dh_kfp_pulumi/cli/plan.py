@@ -429,7 +429,7 @@ def run_with_mocks(
     log: list[str] | None = None,
 ) -> list[str]:
     """Run a program file under `set_mocks` in a fresh context and event loop; the URNs it
-    registered, in order. What the program logs (`pulumi.log`) goes to `log` as
+    registered, sorted. What the program logs (`pulumi.log`) goes to `log` as
     "warning: ..." lines. The program's own exception propagates (as PlanError when it is
     not one of ours)."""
     return contextvars.Context().run(
@@ -497,7 +497,7 @@ def _run(
         _forget_modules_under(main.parent, before)
         logger.handlers.clear()
         logging.Logger.manager.loggerDict.pop(logger.name, None)
-    return list(monitor.resources)
+    return sorted(monitor.resources)
 
 
 def _where(exc: BaseException, directory: Path) -> str:

@@ -70,3 +70,16 @@ def deserialize(struct: Any) -> dict[str, Any]:
     from pulumi.runtime import rpc
 
     return rpc.deserialize_properties(struct, keep_unknowns=True)
+
+
+def write_project(root: Path, program: str, config: str = "config: {}\n") -> Path:
+    """A Pulumi project `demo` in `root`: the program's __main__.py beside the sample pipeline
+    (`pipe.py`) and function (`adder.py`); returns the program's directory."""
+    prog = root / "prog"
+    prog.mkdir(parents=True, exist_ok=True)
+    (root / "Pulumi.yaml").write_text("name: demo\nruntime: python\nmain: prog/\n")
+    (root / "Pulumi.local.yaml").write_text(config)
+    (prog / "pipe.py").write_text(PIPELINE)
+    (prog / "adder.py").write_text(ADDER)
+    (prog / "__main__.py").write_text(program)
+    return prog
