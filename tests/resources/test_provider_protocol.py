@@ -23,7 +23,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 from resources_kit import ADDER, PIPELINE, TOKEN, deserialize, serialize
 
+from dh_kfp_pulumi.reconcile.workflow import spec_for_task
 from dh_kfp_pulumi.resources.providers import (
+    JobProvider,
     RunProvider,
     TaskProvider,
     WorkflowProvider,
@@ -334,6 +336,76 @@ def test_run_create_read_replace_and_failure_message(stub, kfp_client):
     run.delete(rid, out)  # runs stay in KFP's history by default
     assert kfp_client.get_run(rid).run_id == rid
     wf.delete(wid, strip(w_out))
+
+
+# ---- job, and a task with pod settings ------------------------------------------------------
+
+
+def test_a_function_job_runs_and_a_task_with_pod_settings_owns_a_version(stub, kfp_client):
+    job = Driver(stub, JobProvider(), "Job", "proto-adder-job")
+    props = {
+        "project": PROJECT,
+        "name": "adder-job",
+        "function": {"name": "adder", "kind": "python", "code": ADDER, "handler": "add"},
+        "inputs": {"x": 1, "word": "w"},
+        "values": ["y"],
+    }
+    _, failures = job.check({**props, "function": {**props["function"], "handler": None}})
+    assert "function.handler" in failures
+    inputs, failures = job.check(props)
+    assert failures == {}
+    jid, j_out = job.create(strip(inputs))
+    j_out = strip(j_out)
+    assert kfp_client.get_pipeline(jid).display_name == f"{PROJECT}-adder-job"
+
+    # a task with pod settings builds its own version in the workflow's pipeline
+    wf = Driver(stub, WorkflowProvider(), "Workflow", "proto-pods")
+    w_inputs, _ = wf.check(workflow_props(name="pods"))
+    wid, w_out = wf.create(strip(w_inputs))
+    w_out = strip(w_out)
+    task = Driver(stub, TaskProvider(), "Task", "proto-pods-run")
+    t_inputs, failures = task.check(
+        {
+            "project": PROJECT,
+            "name": "pods-run",
+            "action": "pipeline",
+            "pipeline_id": wid,
+            "workflow_version_id": w_out["version_id"],
+            "workflow_spec": spec_for_task(strip(w_inputs)),
+            "profile": "small",
+            "node_selector": [{"key": "disk", "value": "ssd"}],
+        }
+    )
+    assert failures == {} and t_inputs["spec_hash"] != w_inputs["spec_hash"]
+    tid, t_out = task.create(strip(t_inputs))
+    t_out = strip(t_out)
+    assert t_out["own_version"] is True and t_out["version_id"] != w_out["version_id"]
+    names = {v.display_name for v in kfp_client.list_pipeline_versions(wid).pipeline_versions}
+    assert names == {w_out["version_name"], t_out["version_name"]}
+
+    # the job's run, waited for through the protocol: SUCCEEDED, with KFP's timestamps
+    run = Driver(stub, RunProvider(), "Run", "proto-adder-job-run")
+    r_inputs, _ = run.check(
+        {
+            "project": PROJECT,
+            "name": "adder-job-run",
+            "pipeline_id": jid,
+            "version_id": j_out["version_id"],
+            "inputs": {"x": 41, "word": "answer"},
+            "wait": True,
+            "wait_timeout": 120,
+        }
+    )
+    rid, r_out = run.create(strip(r_inputs))
+    assert r_out["state"] == "SUCCEEDED" and r_out["finished_at"] and r_out["error"] == ""
+    assert kfp_client.get_run(rid).state == "SUCCEEDED"
+
+    task.delete(tid, t_out)  # its own version goes with it
+    names = {v.display_name for v in kfp_client.list_pipeline_versions(wid).pipeline_versions}
+    assert names == {w_out["version_name"]}
+    job.delete(jid, j_out)
+    wf.delete(wid, w_out)
+    assert kfp_client.get_pipeline_id(f"{PROJECT}-adder-job") is None
 
 
 # ---- the rules ---------------------------------------------------------------------------
