@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pulumi
 from pulumi.runtime.proto import engine_pb2, resource_pb2
 
 from dh_kfp_pulumi.engine import props as P
 from dh_kfp_pulumi.engine.display import Printer
-from dh_kfp_pulumi.engine.program import Engine, Monitor, explain_sdk_error, run_program
+from dh_kfp_pulumi.engine.program import Engine, Monitor, run_program
 from dh_kfp_pulumi.engine.project import Project, StackConfig
 from dh_kfp_pulumi.engine.provider import ProviderError, ProviderProcess
 from dh_kfp_pulumi.engine.state import ResourceState, StateStore, now
@@ -227,7 +225,7 @@ class Deployment:
         with self._step_lock:  # waits for a step still in flight
             self._closed = True
         if failure is not None and not self._step_failed:
-            self._error(_program_error(failure))
+            self._error(failure)
         if self.errors:
             return  # like Pulumi: nothing is deleted after a failed program or step
         condemned = [r for r in self._old_order if r.urn not in self._seen] + self._pending
@@ -563,15 +561,3 @@ def _apply_ignore_changes(news: P.Props, old_inputs: P.Props, keys: Sequence[str
         else:
             result.pop(key, None)
     return result
-
-
-def _program_error(exc: BaseException) -> str:
-    if isinstance(exc, (DhKfpError, pulumi.RunError)):
-        return str(exc)
-    message = explain_sdk_error(str(exc))
-    if message != str(exc):
-        return message
-    if isinstance(exc, SystemExit):
-        return f"the program exited with code {exc.code}"
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return f"the program failed:\n{text.rstrip()}"

@@ -69,7 +69,7 @@ class Printer:
         elif step.replaces:
             detail = " [replaces: " + ", ".join(step.replaces) + "]"
         kind = step.type.split("$")[-1]
-        self._print(f" {glyph} {kind:<34} {step.name:<28} {status}{detail}")
+        self._print(f" {glyph} {kind:<40} {step.name:<28} {status}{detail}")
 
     def info(self, message: str) -> None:
         self._print(f"    info: {message}")
@@ -84,7 +84,7 @@ class Printer:
         if result.operation in ("up", "preview") and exports:
             self._print()
             self._print("Outputs:")
-            for key, value in exports.items():
+            for key, value in sorted(exports.items()):
                 self._print(f"    {key}: {P.show(value)}")
         self._print()
         self._print("Resources:")

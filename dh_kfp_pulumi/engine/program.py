@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import logging
 import os
 import runpy
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ import pulumi
 import pulumi.runtime
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import resource_pb2
+
+from dh_kfp_pulumi.errors import DhKfpError
 
 _NOT_SUPPORTED = "does not support"
 
@@ -93,15 +97,15 @@ class Engine:
 
 def run_program(program: Path, *, project: str, stack: str, root: Path,
                 config: Mapping[str, str], secret_keys: Sequence[str], preview: bool,
-                monitor: Monitor, engine: Engine) -> BaseException | None:
-    """Run the program; the exception it ended with, if any (after every RPC has finished)."""
+                monitor: Monitor, engine: Engine) -> str | None:
+    """Run the program; what it failed with, if it did (once every RPC has finished)."""
     return contextvars.Context().run(
         _run, program, project, stack, root, config, secret_keys, preview, monitor, engine)
 
 
 def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[str, str],
          secret_keys: Sequence[str], preview: bool, monitor: Monitor,
-         engine: Engine) -> BaseException | None:
+         engine: Engine) -> str | None:
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.configure(pulumi.runtime.Settings(
@@ -116,25 +120,30 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
     asyncio_logger.setLevel(logging.CRITICAL)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    failure: BaseException | None = None
+    message = None
     try:
         os.chdir(program)
         sys.argv = [str(program)]
         loop.run_until_complete(pulumi.runtime.run_in_stack(
             lambda: runpy.run_path(str(program), run_name="__main__")))
+    except KeyboardInterrupt:
+        raise
     except BaseException as exc:  # noqa: BLE001 (reported by the caller)
-        failure = exc
+        message = program_error(exc)
+        exc.__traceback__ = None
+        del exc
     finally:
         with contextlib.suppress(Exception):
             loop.close()
         asyncio.set_event_loop(None)
         os.chdir(old_cwd)
         sys.argv = old_argv
+        # Outputs of a failed program hold futures whose errors nobody retrieved: collect
+        # them while asyncio is silenced, not later in the middle of other output.
+        gc.collect()
         asyncio_logger.setLevel(old_level)
         _forget_modules_under(program, before)
-    if isinstance(failure, KeyboardInterrupt):
-        raise failure
-    return failure
+    return message
 
 
 def _forget_modules_under(directory: Path, keep: set[str]) -> None:
@@ -145,6 +154,20 @@ def _forget_modules_under(directory: Path, keep: set[str]) -> None:
         path = getattr(module, "__file__", None)
         if path and str(Path(path).resolve()).startswith(prefix):
             del sys.modules[name]
+
+
+def program_error(exc: BaseException) -> str:
+    """What the user reads: our errors' and Pulumi's RunError's messages as they are, the
+    SDK's "CLI does not support" for what it means here, else the program's traceback."""
+    if isinstance(exc, (DhKfpError, pulumi.RunError)):
+        return str(exc)
+    message = explain_sdk_error(str(exc))
+    if message != str(exc):
+        return message
+    if isinstance(exc, SystemExit):
+        return f"the program exited with code {exc.code}"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"the program failed:\n{text.rstrip()}"
 
 
 def explain_sdk_error(message: str) -> str:
