@@ -332,6 +332,7 @@ class Project(pulumi.ComponentResource):
         opts: ResourceOptions | None,
     ) -> Task | Run:
         from dh_kfp_pulumi.reconcile.task import POD_FIELDS
+        from dh_kfp_pulumi.reconcile.workflow import spec_for_task
 
         _check_settings(settings)
         if schedule is not None:
@@ -360,7 +361,7 @@ class Project(pulumi.ComponentResource):
             if adopt is not None:
                 task_props["adopt"] = adopt
         if workflow_spec is not None and any(k in settings for k in POD_FIELDS):
-            task_props["workflow_spec"] = workflow_spec
+            task_props["workflow_spec"] = spec_for_task(workflow_spec)
         resource_name = f"{self.name}-{full}"
         task = Task(resource_name, task_props, self._child(opts))
         if schedule is not None:

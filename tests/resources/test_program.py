@@ -326,3 +326,25 @@ wf = dh.Project("demo").new_workflow(name="wf", code_src="pipe.py", handler="pip
 wf.run(secrets=[k8s.core.v1.ConfigMap("cm", data={})])
 """,
         )
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"dh-kfp:hots": "http://x"}, "dh-kfp:hots: unknown setting; valid: host,"),
+        ({"dh-kfp:host": "kfp.internal"}, "dh-kfp:host: must be an http:// or https://"),
+        ({"dh-kfp:profiles": "[1]"}, "dh-kfp:profiles: must map profile names"),
+    ],
+)
+def test_a_bad_stack_config_fails_the_program_at_once(tmp_path, config, message):
+    from dh_kfp_pulumi.backends import BackendConfig
+
+    program = write_project(tmp_path, HEADER + "dh.Project('demo')\n")
+    with pytest.raises(DhKfpError, match=re.escape(message)):
+        run_with_mocks(
+            program / "__main__.py",
+            PlanMocks(BackendConfig()),
+            project="demo",
+            stack="x",
+            config=config,
+        )
