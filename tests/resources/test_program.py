@@ -348,3 +348,26 @@ def test_a_bad_stack_config_fails_the_program_at_once(tmp_path, config, message)
             stack="x",
             config=config,
         )
+
+
+def test_tasks_depend_on_the_kubernetes_objects_they_name(monkeypatch):
+    from pulumi.runtime import mocks
+
+    registered = mocks.MockMonitor.RegisterResource
+    dependencies: dict[tuple[str, str], dict[str, list[str]]] = {}
+
+    def recording(self, request):
+        deps = {k: list(v.urns) for k, v in request.propertyDependencies.items()}
+        dependencies[(request.type.rsplit(":", 1)[-1], request.name)] = deps
+        return registered(self, request)
+
+    monkeypatch.setattr(mocks.MockMonitor, "RegisterResource", recording)
+    plan_program(PARKING, stack="prod")
+    task = dependencies[("Task", "parking-workflow-nightly")]
+    assert [u.rsplit("::", 1)[-1] for u in task["secrets"]] == ["parking-credentials"]
+    assert [u.rsplit("::", 1)[-1] for u in task["volumes"]] == ["parking-data"]
+    assert [u.rsplit("::", 1)[-1] for u in task["pipeline_id"]] == ["parking-workflow"]
+    run = dependencies[("Run", "parking-workflow-once")]
+    assert [u.rsplit("$", 1)[-1] for u in run["version_id"]] == [
+        "pulumi-python:dynamic/dh-kfp:Task::parking-workflow-once"
+    ]
