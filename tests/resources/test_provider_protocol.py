@@ -411,6 +411,23 @@ def test_a_function_job_runs_and_a_task_with_pod_settings_owns_a_version(stub, k
 # ---- the rules ---------------------------------------------------------------------------
 
 
+def test_a_secret_input_is_a_check_failure(stub):
+    run = Driver(stub, RunProvider(), "Run", "proto-secret")
+    secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "pw-1"}
+    _, failures = run.check(
+        {
+            "project": PROJECT,
+            "name": "secret",
+            "pipeline_id": "p",
+            "version_id": "v",
+            "inputs": {"password": secret},
+        }
+    )
+    # the SDK marks the containing value secret (it pushes secretness up one level)
+    assert list(failures) == ["inputs"]
+    assert "cannot be a resource input" in failures["inputs"] and "pw-1" not in failures["inputs"]
+
+
 def test_checks_run_on_four_threads_at_once(stub):
     wf = Driver(stub, WorkflowProvider(), "Workflow", "proto-threads")
     with ThreadPoolExecutor(8) as pool:
