@@ -1,0 +1,295 @@
+"""The `dhkfp` provider: its configuration, the data source, and the plugin server.
+
+The `tf` framework speaks Terraform's plugin protocol; three of its calls are replaced
+here because the framework's versions cannot express what reconcile decides:
+
+- PlanResourceChange: reconcile's `check` (problems as diagnostics at their attribute),
+  `plan` (its `replaces` become `requires_replace`, so `# forces replacement` shows
+  exactly where it does in a Pulumi diff) and `planned_outputs`; the framework's own
+  compares attributes one by one and never checks.
+- ValidateResourceConfig and ReadDataSource: values decoded by the schema (dynamic
+  attributes arrive as `[type, value]`).
+
+The provider holds only its BackendConfig; every call makes its own Backend (the gRPC
+server runs calls on several threads).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tf.gen import tfplugin_pb2 as pb
+from tf.provider import ProviderServicer, _decode_state, _encode_state
+from tf.types import Unknown
+from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
+
+from dh_kfp_pulumi.terraform.resources import RESOURCE_CLASSES, add_error
+from dh_kfp_pulumi.terraform.schema import PIPELINE, PROVIDER
+
+ADDRESS = "dh-kfp.local/dh-kfp/dhkfp"  # a source address no registry serves: dev_overrides only
+
+
+def _provider_config(config: dict[str, Any]) -> Any:
+    """A BackendConfig from the provider block (raises SpecError naming the setting)."""
+    from dh_kfp_pulumi.backends import config_from_mapping
+
+    return config_from_mapping({k: v for k, v in config.items() if v is not None})
+
+
+class Provider:
+    """The provider block: where KFP is and the build settings, held as a BackendConfig."""
+
+    def __init__(self) -> None:
+        from dh_kfp_pulumi.backends import BackendConfig
+
+        self.config: Any = BackendConfig()
+
+    def get_model_prefix(self) -> str:
+        return "dhkfp_"
+
+    def full_name(self) -> str:
+        return ADDRESS
+
+    def get_provider_schema(self, diags: Diagnostics) -> Any:
+        return PROVIDER
+
+    def validate_config(self, diags: Diagnostics, config: dict[str, Any]) -> None:
+        self._config(diags, config)
+
+    def configure_provider(self, diags: Diagnostics, config: dict[str, Any]) -> None:
+        config = {k: v for k, v in config.items() if v is not Unknown}
+        made = self._config(diags, config)
+        if made is not None:
+            self.config = made
+
+    def _config(self, diags: Diagnostics, config: dict[str, Any]) -> Any:
+        from dh_kfp_pulumi.errors import SpecError
+
+        known = {k: v for k, v in config.items() if v is not Unknown}
+        try:
+            return _provider_config(known)
+        except SpecError as exc:
+            roots = {f"dh-kfp:{a.name}": a.name for a in PROVIDER.attributes}
+            for p in exc.problems:
+                name = roots.get(p.path, "")
+                value = "***" if name == "token" else p.value
+                shown = str(type(p)(name or p.path, p.message, value, p.has_value))
+                diags.add_error(f"provider dhkfp: {shown}", "", path=[name] if name else None)
+            return None
+
+    def get_data_sources(self) -> list[type]:
+        return [Pipeline]
+
+    def get_resources(self) -> list[type]:
+        return list(RESOURCE_CLASSES)
+
+    def new_resource(self, klass: type) -> Any:
+        return klass(self)
+
+    def new_data_source(self, klass: type) -> Any:
+        return klass(self)
+
+
+class Pipeline:
+    """Data source `dhkfp_pipeline`: a pipeline by display name or id, with its newest version."""
+
+    def __init__(self, provider: Provider):
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return "pipeline"
+
+    @classmethod
+    def get_schema(cls) -> Any:
+        return PIPELINE
+
+    def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
+        name = config.get("name")
+        if name is not Unknown and (not isinstance(name, str) or not name.strip()):
+            diags.add_error("name: required: a pipeline's display name or id", path=["name"])
+
+    def read(self, ctx: Any, config: dict[str, Any]) -> dict[str, Any] | None:
+        from dh_kfp_pulumi.backends import Backend
+        from dh_kfp_pulumi.reconcile import workflow
+
+        name = str(config["name"])
+        try:
+            found, outputs, inputs = workflow.read(name, {}, Backend(self.provider.config))
+        except Exception as exc:  # noqa: BLE001
+            add_error(ctx.diagnostics, f"cannot read pipeline {name!r}", exc)
+            return None
+        if not found:
+            ctx.diagnostics.add_error(f"no KFP pipeline has the name or id {name!r}", path=["name"])
+            return None
+        return {
+            "name": name,
+            "id": found,
+            "pipeline_id": found,
+            "pipeline_name": outputs.get("pipeline_name") or "",
+            "project": inputs.get("project") or "",
+            "workflow": inputs.get("name") or "",
+            "version_id": outputs.get("version_id") or "",
+            "version_name": outputs.get("version_name") or "",
+            "spec_hash": outputs.get("spec_hash") or "",
+            "url": outputs.get("url") or "",
+        }
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Any exception becomes an error diagnostic (Terraform shows it), never a gRPC failure."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: Any) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc()  # to Terraform's log (TF_LOG=debug), not to the user
+            diags = Diagnostics()
+            add_error(diags, f"dhkfp {method.__name__}", exc)
+            response = getattr(pb, method.__name__).Response
+            return response(diagnostics=diags.to_pb())
+
+    return wrapper
+
+
+class Servicer(ProviderServicer):
+    """The framework's servicer with reconcile's plan, and typed values in validation."""
+
+    def _schema(self, type_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self._get_res_attrs(type_name), self._get_res_blocks(type_name)
+
+    @_guarded
+    def ValidateResourceConfig(self, request: Any, context: Any) -> Any:
+        attrs, blocks = self._schema(request.type_name)
+        _, config = _decode_state(attrs, blocks, request.config)
+        diags = Diagnostics()
+        inst = self.app.new_resource(self._get_res_cls(request.type_name))
+        inst.validate(diags, request.type_name, config or {})
+        return pb.ValidateResourceConfig.Response(diagnostics=diags.to_pb())
+
+    @_guarded
+    def PlanResourceChange(self, request: Any, context: Any) -> Any:
+        type_name = request.type_name
+        attrs, blocks = self._schema(type_name)
+        _, prior = _decode_state(attrs, blocks, request.prior_state)
+        proposed_enc, proposed = _decode_state(attrs, blocks, request.proposed_new_state)
+        _, config = _decode_state(attrs, blocks, request.config)
+        diags = Diagnostics()
+        if proposed is None:  # a destroy: nothing to plan
+            return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
+        inst = self.app.new_resource(self._get_res_cls(type_name))
+        planned, replaces = inst.plan_change(diags, prior, config or {}, proposed)
+        if planned is None:
+            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        return pb.PlanResourceChange.Response(
+            planned_state=_encode_state(attrs, blocks, planned, proposed_enc),
+            requires_replace=[_to_attribute_path([name]) for name in replaces],
+            diagnostics=diags.to_pb(),
+        )
+
+    @_guarded
+    def UpgradeResourceState(self, request: Any, context: Any) -> Any:
+        """The stored JSON as it is (schema version 0), minus attributes no longer in it.
+
+        Handed back as JSON for Terraform to decode with the schema: the framework's
+        version re-encodes it as untyped msgpack, which breaks dynamic attributes (their
+        JSON form is `{"value": ..., "type": ...}`, their msgpack form `[type, value]`).
+        """
+        import json
+
+        state = json.loads(request.raw_state.json or "null")
+        if isinstance(state, dict):
+            attrs, blocks = self._schema(request.type_name)
+            state = {k: v for k, v in state.items() if k in attrs or k in blocks}
+        return pb.UpgradeResourceState.Response(
+            upgraded_state=pb.DynamicValue(json=json.dumps(state).encode())
+        )
+
+    @_guarded
+    def ApplyResourceChange(self, request: Any, context: Any) -> Any:
+        return super().ApplyResourceChange(request, context)
+
+    @_guarded
+    def ReadResource(self, request: Any, context: Any) -> Any:
+        return super().ReadResource(request, context)
+
+    @_guarded
+    def ImportResourceState(self, request: Any, context: Any) -> Any:
+        return super().ImportResourceState(request, context)
+
+    @_guarded
+    def ConfigureProvider(self, request: Any, context: Any) -> Any:
+        return super().ConfigureProvider(request, context)
+
+    @_guarded
+    def ValidateDataResourceConfig(self, request: Any, context: Any) -> Any:
+        attrs = {a.name: a for a in PIPELINE.attributes}
+        _, config = _decode_state(attrs, {}, request.config)
+        diags = Diagnostics()
+        Pipeline(self.app).validate(diags, request.type_name, config or {})
+        return pb.ValidateDataResourceConfig.Response(diagnostics=diags.to_pb())
+
+    @_guarded
+    def ReadDataSource(self, request: Any, context: Any) -> Any:
+        attrs = {a.name: a for a in PIPELINE.attributes}
+        _, config = _decode_state(attrs, {}, request.config)
+        diags = Diagnostics()
+        from tf.iface import ReadDataContext
+
+        state = Pipeline(self.app).read(ReadDataContext(diags, request.type_name), config or {})
+        encoded = _encode_state(attrs, {}, state, None) if state else to_dynamic_value(None)
+        return pb.ReadDataSource.Response(state=encoded, diagnostics=diags.to_pb())
+
+
+# ---- the plugin process ------------------------------------------------------------------
+
+MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Serve the provider as a Terraform plugin: go-plugin's handshake on stdout, TLS on a unix socket."""
+    import base64
+    import tempfile
+    from concurrent import futures
+
+    import grpc
+    from tf.gen import tfplugin_pb2_grpc as rpc
+    from tf.runner import _self_signed_cert, _ShutdownInterceptor
+
+    if not os.environ.get(MAGIC_COOKIE_KEY):
+        print(
+            "terraform-provider-dhkfp is a Terraform plugin: Terraform starts it. Point a "
+            "dev_overrides CLI config at the directory holding it (see the README, "
+            "'Terraform').",
+            file=sys.stderr,
+        )
+        return 1
+    stopper = _ShutdownInterceptor()
+    server = grpc.server(
+        thread_pool=futures.ThreadPoolExecutor(max_workers=10), interceptors=[stopper]
+    )
+    rpc.add_ProviderServicer_to_server(Servicer(Provider()), server)
+    with tempfile.TemporaryDirectory(prefix="dhkfp-") as tmp:
+        sock = f"{tmp}/plugin.sock"
+        chain, credentials = _self_signed_cert()
+        server.add_secure_port(f"unix://{sock}", credentials)
+        server.start()
+        cert = base64.b64encode(chain).decode().rstrip("=")
+        print(f"1|6|unix|{sock}|grpc|{cert}", flush=True)
+        while server.wait_for_termination(0.05):
+            if stopper.stopped:
+                break
+        server.stop(grace=1)
+    return 0
+
+
+def main() -> None:
+    """Console script `terraform-provider-dhkfp`."""
+    raise SystemExit(serve(sys.argv[1:]))

@@ -1,0 +1,264 @@
+"""The Terraform adapter without the terraform CLI: wire values, schemas, and the plugin calls.
+
+Requests are built as Terraform sends them (msgpack DynamicValues, refined unknowns) and
+handed to the servicer in-process; what it answers is decoded with the schema.
+"""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+pytest.importorskip("tf", reason="the `tf` framework (extra `terraform`) is not installed")
+
+from tf.gen import tfplugin_pb2 as pb  # noqa: E402
+from tf.provider import _decode_state, _encode_state  # noqa: E402
+from tf.types import Unknown  # noqa: E402
+from tf.utils import read_dynamic_value  # noqa: E402
+
+from dh_kfp_pulumi import reconcile  # noqa: E402
+from dh_kfp_pulumi.backends import BackendConfig  # noqa: E402
+from dh_kfp_pulumi.terraform import provider as tfp  # noqa: E402
+from dh_kfp_pulumi.terraform.schema import RESOURCES  # noqa: E402
+from dh_kfp_pulumi.terraform.wire import Dynamic, attribute_path, split_path  # noqa: E402
+
+PIPELINE = """\
+from dh_kfp_pulumi.dsl import pipeline_context
+
+
+def pipe(x: int = 1):
+    with pipeline_context() as pc:
+        pc.step(name="add", function="adder", action="job", inputs={"x": x}, values=["y"])
+"""
+ADDER = "def add(x):\n    return {'y': str(int(x) + 1)}\n"
+
+# ---- wire ---------------------------------------------------------------------------------
+
+
+def test_dynamic_values_keep_their_shape_and_numbers():
+    d = Dynamic()
+    value = {"url": "u", "n": 5, "f": 0.5, "ok": True, "list": [1, "a", None], "none": None}
+    wire = msgpack.unpackb(msgpack.packb(d.encode(value)), raw=False)
+    assert d.decode(wire) == value
+    # a number cty could not fit in msgpack travels as text; nested dynamics open
+    assert d.decode([b'["object",{"n":"number"}]', {"n": "12345678901234567890"}]) == {
+        "n": 12345678901234567890
+    }
+    assert d.decode([b'"dynamic"', [b'"string"', "x"]]) == "x"
+    assert d.semantically_equal({"a": 1}, {"a": 1}) and not d.semantically_equal(
+        {"a": 1}, {"a": True}
+    )
+
+
+def test_refined_unknowns_are_unknown():
+    # Terraform >= 1.6 sends `"${var.x}/a.py"` as an unknown refined "not null" (ext 12)
+    refined = msgpack.ExtType(12, b"\x81\x01\xc2")
+    value = pb.DynamicValue(msgpack=msgpack.packb({"a": refined, "b": msgpack.ExtType(0, b"\x00")}))
+    assert read_dynamic_value(value) == {"a": Unknown, "b": Unknown}
+
+
+def test_problem_paths_point_at_attributes():
+    spec = RESOURCES["dhkfp_workflow"]
+    assert split_path("inputs['a b'][0].x") == ["inputs", "a b", 0, "x"]
+    assert attribute_path("functions[1].handler", spec.roots, spec.blocks.values()) == [
+        "function",
+        (1,),
+        "handler",
+    ]
+    task = RESOURCES["dhkfp_task"]
+    assert attribute_path("volumes[0].volume_type", task.roots) == ["volumes"]
+    assert attribute_path("colour", task.roots) is None and attribute_path("", task.roots) is None
+
+
+def test_schemas_cover_every_reconcile_prop():
+    """One vocabulary: every input reconcile knows is an attribute (or the functions block)."""
+    not_in_terraform = {
+        "workflow": {"source_origin", "spec_hash"},  # set by the source reader / by check
+        "task": {"spec_hash"},
+        "run": set(),
+    }
+    for spec in RESOURCES.values():
+        core = reconcile.KINDS[spec.kind]
+        names = set(spec.inputs) | set(spec.blocks)
+        assert set(core.INPUTS) - names == not_in_terraform[spec.kind], spec.kind
+        assert names <= set(core.INPUTS), spec.kind
+        outputs = set(core.OUTPUTS) - {"ir"}  # the IR is not kept in Terraform state
+        assert outputs <= set(spec.outputs), spec.kind
+
+
+# ---- plugin calls in-process -------------------------------------------------------------
+
+
+def servicer(config=None):
+    provider = tfp.Provider()
+    provider.config = config or BackendConfig(host="http://127.0.0.1:9", image="python:3.11")
+    return tfp.Servicer(provider)
+
+
+def full(type_name, **values):
+    spec = RESOURCES[type_name]
+    state = {a.name: None for a in spec.schema.attributes}
+    state.update({b: [] for b in spec.blocks.values()})
+    state.update(values)
+    return state
+
+
+def encode(type_name, state):
+    s = servicer()
+    if state is None:
+        return pb.DynamicValue(msgpack=msgpack.packb(None))
+    return _encode_state(s._get_res_attrs(type_name), s._get_res_blocks(type_name), state, None)
+
+
+def decode(type_name, value):
+    s = servicer()
+    return _decode_state(s._get_res_attrs(type_name), s._get_res_blocks(type_name), value)[1]
+
+
+def plan(type_name, config, prior=None, s=None):
+    """PlanResourceChange as Terraform calls it: proposed = config (+ prior's computed)."""
+    s = s or servicer()
+    proposed = dict(config)
+    if prior is not None:
+        spec = RESOURCES[type_name]
+        proposed.update({k: prior[k] for k in spec.outputs})
+    request = pb.PlanResourceChange.Request(
+        type_name=type_name,
+        prior_state=encode(type_name, prior),
+        proposed_new_state=encode(type_name, proposed),
+        config=encode(type_name, config),
+    )
+    response = s.PlanResourceChange(request, None)
+    planned = decode(type_name, response.planned_state) if response.planned_state.msgpack else None
+    replaces = [[step.attribute_name for step in p.steps] for p in response.requires_replace]
+    return planned, replaces, list(response.diagnostics)
+
+
+def workflow_config(**extra):
+    fn = {"name": "adder", "kind": "python", "code": ADDER, "handler": "add"}
+    fn = {k: fn.get(k) for k in RESOURCES["dhkfp_workflow"].schema.block_types[0]._amap()}
+    values = dict(project="demo", name="wf", kind="kfp", code=PIPELINE, handler="pipe")
+    values.update(extra)
+    return full("dhkfp_workflow", function=[fn], **values)
+
+
+def test_workflow_plan_promises_hash_and_version_name_and_forces_replacement_like_reconcile():
+    config = workflow_config()
+    planned, replaces, diags = plan("dhkfp_workflow", config)
+    assert diags == [] and replaces == []
+    inputs, _ = reconcile.workflow.check(
+        {"project": "demo", "name": "wf", "kind": "kfp", "code": PIPELINE, "handler": "pipe",
+         "functions": [{"name": "adder", "kind": "python", "code": ADDER, "handler": "add"}]},
+        servicer().app.config,
+    )  # fmt: skip
+    assert planned["spec_hash"] == inputs["spec_hash"]
+    assert planned["version_name"] == inputs["spec_hash"][:16]
+    assert planned["pipeline_name"] == "demo-wf" and planned["pipeline_id"] is Unknown
+
+    prior = dict(planned, id="p1", pipeline_id="p1", version_id="v1", url="u")
+    same, replaces, _ = plan("dhkfp_workflow", config, prior)
+    assert same == prior and replaces == []
+    for key in reconcile.workflow.REPLACES:
+        changed = dict(config, **{key: "other" if key != "kind" else "argo"})
+        if key == "kind":
+            continue  # 'argo' is not valid; replacement of kind is covered by reconcile's plan
+        _, replaces, _ = plan("dhkfp_workflow", changed, prior)
+        assert (
+            replaces == [[key]] == [[k] for k in reconcile.workflow.plan(prior, changed).replaces]
+        )
+
+
+def test_unknown_code_leaves_the_hash_unknown_and_keeps_outputs_that_stay():
+    config = workflow_config(code=Unknown)
+    planned, _, diags = plan("dhkfp_workflow", config)
+    assert diags == [] and planned["spec_hash"] is Unknown and planned["workflow_spec"] is Unknown
+
+
+def test_task_never_replaced_and_a_toggle_keeps_the_recurring_run():
+    config = full(
+        "dhkfp_task", project="demo", name="t", pipeline_id="p", workflow_version_id="v",
+        schedule="5 4 * * *", inputs={"x": 2},
+    )  # fmt: skip
+    planned, _, diags = plan("dhkfp_task", config)
+    assert diags == [] and planned["cron"] == "0 5 4 * * *" and planned["version_id"] == "v"
+    prior = dict(planned, id="t1", recurring_run_id="r1", url="u", experiment_id="e")
+    prior.update(enabled=True, max_concurrency=1, catchup=True)  # as a refresh fills them in
+    same, _, _ = plan("dhkfp_task", config, prior)
+    assert same == prior  # left out and deployed as the default: no change
+    toggled, replaces, _ = plan("dhkfp_task", dict(config, enabled=False), prior)
+    assert replaces == [] and toggled["recurring_run_id"] == "r1"
+    moved, replaces, _ = plan("dhkfp_task", dict(config, workflow_version_id=Unknown), prior)
+    assert replaces == [] and moved["recurring_run_id"] is Unknown
+
+
+def test_run_replaced_on_new_inputs_or_version_only():
+    config = full(
+        "dhkfp_run", project="demo", name="r", pipeline_id="p", version_id="v", inputs={"x": 1}
+    )
+    planned, _, _ = plan("dhkfp_run", config)
+    prior = dict(planned, id="r1", run_id="r1", state="SUCCEEDED")
+    assert plan("dhkfp_run", dict(config, inputs={"x": 2}), prior)[1] == [["inputs"]]
+    assert plan("dhkfp_run", dict(config, version_id="v2"), prior)[1] == [["version_id"]]
+    assert plan("dhkfp_run", dict(config, wait=True), prior)[1] == []
+
+
+def diagnostics_of(type_name, config):
+    request = pb.ValidateResourceConfig.Request(
+        type_name=type_name, config=encode(type_name, config)
+    )
+    return list(servicer().ValidateResourceConfig(request, None).diagnostics)
+
+
+def test_validate_reports_reconciles_problems_at_their_attributes():
+    config = full(
+        "dhkfp_task", project="demo", name="t", pipeline_id="p", workflow_version_id="v",
+        schedule="5 4 * *", max_concurrency=11,
+    )  # fmt: skip
+    diags = diagnostics_of("dhkfp_task", config)
+    _, problems = reconcile.task.check(
+        {"project": "demo", "name": "t", "pipeline_id": "p", "workflow_version_id": "v",
+         "schedule": "5 4 * *", "max_concurrency": 11}, BackendConfig(),
+    )  # fmt: skip
+    assert sorted(d.summary for d in diags) == sorted(
+        f"{p.path}: {p.message} (got {p.value!r})" for p in problems
+    )
+    paths = {d.summary.split(":")[0]: [s.attribute_name for s in d.attribute.steps] for d in diags}
+    assert paths == {"schedule": ["schedule"], "max_concurrency": ["max_concurrency"]}
+
+    # a profile needs the provider's profiles: not judged before the provider is configured
+    assert diagnostics_of("dhkfp_task", dict(config, schedule=None, max_concurrency=None,
+                                             profile="gpu", workflow_spec=Unknown)) == []  # fmt: skip
+
+
+def test_workflow_function_problem_points_into_its_block():
+    config = workflow_config()
+    config["function"][0]["handler"] = None
+    diags = diagnostics_of("dhkfp_workflow", config)
+    assert len(diags) == 1 and diags[0].summary.startswith("functions[0].handler: required")
+    steps = diags[0].attribute.steps
+    assert (steps[0].attribute_name, steps[1].element_key_int, steps[2].attribute_name) == (
+        "function",
+        0,
+        "handler",
+    )
+
+
+def test_a_missing_code_src_file_is_a_diagnostic_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = workflow_config(code=None, code_src="nowhere.py")
+    diags = diagnostics_of("dhkfp_workflow", config)
+    assert [d.summary.split(":")[0] for d in diags] == ["code_src"]
+    assert "nowhere.py" in diags[0].summary
+
+
+def test_provider_config_problems_name_the_setting_and_hide_the_token():
+    s = servicer()
+    config = {a.name: None for a in tfp.PROVIDER.attributes}
+    config.update(host="ftp://x", token="s3cret")
+    request = pb.ConfigureProvider.Request(
+        config=_encode_state({a.name: a for a in tfp.PROVIDER.attributes}, {}, config, None)
+    )
+    diags = list(s.ConfigureProvider(request, None).diagnostics)
+    assert [d.attribute.steps[0].attribute_name for d in diags] == ["host"]
+    assert "http:// or https://" in diags[0].summary and "s3cret" not in str(diags)
+    assert next(a for a in tfp.PROVIDER.attributes if a.name == "token").sensitive
