@@ -1,23 +1,73 @@
 #!/usr/bin/env bash
-# The main job of README.md, INTERIM: set-up, then the parking example compiled with
-# `dh-kfp compile` and run on this machine with kfp.local (no KFP server, no Pulumi).
-# The Pulumi stack deployment on the embedded KFP server replaces the last two steps
-# when the resources work lands.
+# The main job of README.md: set up .venv, start the embedded KFP server, deploy the parking
+# example's `local` stack (`pulumi up` when the pulumi CLI is on PATH, else dh-kfp's offline
+# engine `dh-kfp up`), print the one-off run's state and the stack outputs, and leave it all
+# running to look at (the last lines say how to see the web page, tear down and stop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e .
 export PATH="$PWD/.venv/bin:$PATH"
+# The server's data (pipelines, versions, runs, schedules, logs) stays in this checkout; the
+# local stack's provider finds the same server through this variable.
+export DH_KFP_DATA_DIR="${DH_KFP_DATA_DIR:-$PWD/.dh-kfp/server}"
+env_prefix="DH_KFP_DATA_DIR=$DH_KFP_DATA_DIR PATH=$PWD/.venv/bin:\$PATH"
 
-out="$PWD/.dh-kfp/parking-workflow.yaml"
-mkdir -p "$(dirname "$out")"
-echo "== dh-kfp compile: examples/parking -> $out"
-(cd examples/parking && dh-kfp compile --project parking --name workflow \
-    --workflow pipeline.py:myhandler \
-    --function downloader-funct=src/download.py:download \
-    --function extract-parkings=src/extract.py:extract \
-    -o "$out")
-echo "== kfp.local: running the compiled pipeline on the bundled CSV"
-# (kfp.local echoes each step's executor input; the filter keeps the status lines)
-python examples/parking/run_local.py "$out" --root "$PWD/.dh-kfp/local-runs" 2>&1 \
-    | grep -v -e '^\s*$' -e 'KFP Executor' -e '^    '
+echo "== dh-kfp server start"
+dh-kfp server start
+url="$(dh-kfp server status | sed -n 's/^running: \([^ ]*\) .*/\1/p')"
+
+if command -v pulumi >/dev/null 2>&1; then
+  # A local file backend in the checkout unless one is chosen; an empty passphrase (the
+  # local stack holds no secret) unless one is set.
+  export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$PWD/.dh-kfp/pulumi}"
+  export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-}"
+  [[ "$PULUMI_BACKEND_URL" == file://* ]] && mkdir -p "${PULUMI_BACKEND_URL#file://}"
+  env_prefix="$env_prefix PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE=..."
+  echo "== pulumi up -s local (the Pulumi CLI; backend $PULUMI_BACKEND_URL)"
+  pulumi stack select --create local --non-interactive
+  pulumi up -s local --yes --non-interactive
+  outputs_cmd="pulumi stack output -s local"
+  drift_cmd="pulumi preview --refresh -s local"
+  destroy_cmd="pulumi destroy -s local --yes"
+else
+  echo "== dh-kfp up --stack local (no pulumi CLI on PATH: dh-kfp's offline engine)"
+  dh-kfp up --stack local
+  outputs_cmd="dh-kfp outputs --stack local"
+  drift_cmd="dh-kfp preview --refresh --stack local"
+  destroy_cmd="dh-kfp destroy --stack local"
+fi
+outputs() { $outputs_cmd "$@"; }
+
+echo "== the one-off run"
+python - "$url" "$(outputs run_id)" <<'EOF'
+import sys
+import warnings
+
+warnings.simplefilter("ignore")
+import kfp  # noqa: E402
+import requests  # noqa: E402
+
+url, run_id = sys.argv[1:]
+run = kfp.Client(host=url).get_run(run_id)
+print(f"run {run_id}: {run.state} (created {run.created_at:%H:%M:%S}, "
+      f"finished {run.finished_at:%H:%M:%S})")
+details = requests.get(f"{url}/dh-kfp/v1/runs/{run_id}/tasks", timeout=30).json()
+for task in details["tasks"]:
+    outputs = ", ".join(sorted(task["artifacts"]) + sorted(task["parameters"]))
+    print(f"  step {task['display_name']:<18} {task['state']:<10} outputs: {outputs or '-'}")
+EOF
+
+echo "== stack outputs"
+outputs
+
+cat <<EOF
+
+== Left running, to look at (from this directory)
+  web page     $url/  (pipelines, versions, runs, schedules)
+  the run      $(outputs run_url)
+  outputs      $env_prefix $outputs_cmd
+  drift        $env_prefix $drift_cmd
+  tear down    $env_prefix $destroy_cmd
+  stop server  $env_prefix dh-kfp server stop
+EOF

@@ -8,10 +8,13 @@ beside Pulumi.yaml). With the `pulumi` CLI on PATH, use `pulumi up -s <stack>`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
 from dh_kfp_pulumi import engine
+from dh_kfp_pulumi.engine import props as engine_props
+from dh_kfp_pulumi.engine.state import ENV_STATE_DIR
 from dh_kfp_pulumi.errors import DhKfpError
 
 _HELP = {
@@ -35,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("-s", "--stack", required=True,
                             help="the stack (config from <stackConfigDir>/Pulumi.<stack>.yaml)")
         parser.add_argument("--state-dir", default=None,
-                            help=f"where state files live (default: ${engine.state.ENV_STATE_DIR}"
+                            help=f"where state files live (default: ${ENV_STATE_DIR}"
                                  ", else .dh-kfp/state beside Pulumi.yaml)")
         parser.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
                             help="override a config value (repeatable), e.g. "
@@ -50,6 +53,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("-y", "--yes", action="store_true",
                             help="accepted for `pulumi` habits; the offline engine never prompts")
         parser.set_defaults(func=_run, operation=name)
+
+
+    outputs = subparsers.add_parser(
+        "outputs", help="print a stack's outputs from the offline engine's state",
+        description="The stack outputs the last `dh-kfp up` recorded (like `pulumi stack "
+                    "output`); one value alone with NAME. Secrets print as [secret] unless "
+                    "--show-secrets.")
+    outputs.add_argument("name", nargs="?", default=None, metavar="NAME")
+    outputs.add_argument("--cwd", dest="program_dir", default=None, metavar="PROGRAM_DIR",
+                         help="the project (default: the current directory)")
+    outputs.add_argument("-s", "--stack", required=True)
+    outputs.add_argument("--state-dir", default=None)
+    outputs.add_argument("--json", action="store_true", help="print JSON")
+    outputs.add_argument("--show-secrets", action="store_true")
+    outputs.set_defaults(func=_outputs)
+
+
+def _outputs(args: argparse.Namespace) -> int:
+    state = engine.load_state(args.program_dir, args.stack, args.state_dir)
+    exports = state.exports if args.show_secrets else engine_props.mask_secrets(state.exports)
+    exports = engine_props.unwrap_secrets(exports)
+    if args.name is not None:
+        if args.name not in exports:
+            known = ", ".join(sorted(exports)) or "none (run `dh-kfp up` first)"
+            raise DhKfpError(f"stack {args.stack} has no output {args.name!r}; outputs: {known}")
+        value = exports[args.name]
+        print(json.dumps(value) if args.json or not isinstance(value, str) else value)
+        return 0
+    if args.json:
+        print(json.dumps(exports, indent=2, sort_keys=True))
+    else:
+        width = max((len(k) for k in exports), default=0)
+        for key, value in sorted(exports.items()):
+            print(f"{key:<{width}}  {value if isinstance(value, str) else json.dumps(value)}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -111,6 +111,15 @@ def _run(operation: str, program_dir: PathLike | None, stack: str,
     project = find_project(program_dir)
     config = load_stack_config(project, stack, config_overrides)
     store = _store(project, stack, state_dir)
+    if config.source is None and not store.path.exists():
+        # Pulumi deploys only stacks that exist (`pulumi stack init`): a typo must not
+        # deploy a new, empty-config stack.
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")]
+                       for p in project.stack_config_dir.glob("Pulumi.*.yaml"))
+        raise ProjectError(
+            f"stack {stack!r} does not exist: no {project.stack_file(stack)} and no state "
+            f"{store.path}; stacks: {', '.join(known) or 'none'} (an empty stack file "
+            "starts a new stack)")
     with store.locked():
         deployment = Deployment(project, stack, config, store, Printer(out),
                                 operation=operation, preview=operation == "preview")

@@ -66,6 +66,17 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+def mask_secrets(value: Any) -> Any:
+    """Every secret replaced by the text "[secret]"."""
+    if is_secret(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
 def contains_secrets(value: Any) -> bool:
     if is_secret(value):
         return True

@@ -301,7 +301,7 @@ def test_ignore_changes_keeps_the_old_input(files):
     assert files.calls() == []
 
 
-def test_secrets_stay_marked_and_config_secrets_never_reach_the_state(files):
+def test_secrets_stay_marked_and_config_secrets_never_reach_the_state(files, capsys):
     files.spec(dict(A, secret=True))
     overrides = dict(files.overrides, **{"files:token": engine.Secret("s3cr3t-t0ken")})
     result = files.up(config_overrides=overrides)
@@ -315,6 +315,14 @@ def test_secrets_stay_marked_and_config_secrets_never_reach_the_state(files):
     assert "s3cr3t-t0ken" not in files.state_file.read_text()
     assert oct(files.state_file.stat().st_mode & 0o777) == "0o600"
     assert files.up(config_overrides=overrides).changed() == []
+
+    from dh_kfp_pulumi.cli import main
+
+    where = ["--stack", "test", "--state-dir", str(files.state_dir), "--cwd", str(files.dir)]
+    assert main(["outputs", "a_content", *where]) == 0
+    assert capsys.readouterr().out == "[secret]\n"
+    assert main(["outputs", "a_content", *where, "--show-secrets"]) == 0
+    assert capsys.readouterr().out == "alpha\n"
 
 
 def test_a_provider_defined_in_the_program_is_pickled_by_value(tmp_path):
@@ -336,6 +344,9 @@ def test_a_provider_defined_in_the_program_is_pickled_by_value(tmp_path):
 
         pulumi.export("twice", Thing("t", 21).twice)
     """))
+    with pytest.raises(engine.ProjectError, match="stack 'dev' does not exist"):
+        engine.up(project, "dev", state_dir=tmp_path / "state")
+    (project / "Pulumi.dev.yaml").write_text("")  # stackConfigDir defaults to the project
     result = engine.up(project, "dev", state_dir=tmp_path / "state")
     assert result.exports == {"twice": 42}
     # numbers cross the wire as doubles: a provider gets 21.0, as under Pulumi
@@ -360,6 +371,9 @@ def test_config_errors(files):
     assert result.counts() == {"create": 1}
     with pytest.raises(engine.ProjectError, match="no Pulumi.yaml"):
         engine.up(files.root, "test")
+    with pytest.raises(engine.ProjectError, match=r"stack 'tset' does not exist.*stacks: "
+                                                  r"enc, test"):
+        engine.up(files.dir, "tset", state_dir=files.state_dir)
     with pytest.raises(engine.ProjectError, match="stack name"):
         engine.up(files.dir, "bad/name")
 
@@ -376,6 +390,13 @@ def test_cli_commands(files, capsys):
     assert "to create" in out
     assert main(["up", *base, "--yes"]) == 0
     assert "1 created" in capsys.readouterr().out
+    where = ["--stack", "test", "--state-dir", str(files.state_dir), "--cwd", str(files.dir)]
+    assert main(["outputs", "greeting", *where]) == 0
+    assert capsys.readouterr().out == "hello from files/test\n"
+    assert main(["outputs", *where, "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"a_digest", "greeting"}
+    assert main(["outputs", "nope", *where]) == 2
+    assert "no output 'nope'; outputs: a_digest, greeting" in capsys.readouterr().err
     files.file("a.txt").write_text("drift")
     assert main(["preview", *base, "--refresh"]) == 0
     assert "refresh: drift" in capsys.readouterr().out
