@@ -54,6 +54,7 @@ from pulumi import Input, Output, ResourceOptions
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.resources.kubernetes import settings_with_names
 from dh_kfp_pulumi.resources.resources import Job, Run, Task, Workflow
+from dh_kfp_pulumi.specs.fields import NAME_RULE
 
 PROJECT_TYPE = "dh-kfp:index:Project"
 SOURCE_FIELDS = (
@@ -96,6 +97,16 @@ def _caller_dir() -> Path:
             return Path(filename).resolve().parent
         frame = frame.f_back
     return Path.cwd()
+
+
+def _valid_name(name: Any) -> bool:
+    """A project or run name by the specs' rule (letters, digits, '-', '_')."""
+    from dh_kfp_pulumi.specs.fields import check_name
+
+    try:
+        return isinstance(name, str) and check_name(name) == name
+    except ValueError:
+        return False
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -156,15 +167,8 @@ class Project(pulumi.ComponentResource):
         opts: ResourceOptions | None = None,
     ) -> None:
         from dh_kfp_pulumi.resources.config import program_config
-        from dh_kfp_pulumi.specs.fields import NAME_RULE, check_name
 
-        try:
-            check_name(name) if isinstance(name, str) else None
-        except ValueError:
-            name_ok = False
-        else:
-            name_ok = isinstance(name, str)
-        if not name_ok:
+        if not _valid_name(name):
             raise SpecError("project", [FieldProblem("name", f"must be {NAME_RULE}", name, True)])
         projects = _projects()
         if name in projects:
@@ -289,14 +293,8 @@ class Project(pulumi.ComponentResource):
     # -- runs --
 
     def _run_name(self, prefix: str, name: str | None, scheduled: bool) -> str:
-        from dh_kfp_pulumi.specs.fields import NAME_RULE, check_name
-
         if name is not None:
-            try:
-                ok = isinstance(name, str) and check_name(name) == name
-            except ValueError:
-                ok = False
-            if not ok:
+            if not _valid_name(name):
                 raise SpecError("run", [FieldProblem("name", f"must be {NAME_RULE}", name, True)])
             full = f"{prefix}-{name}"
             if full in self._run_names:
@@ -533,9 +531,8 @@ class FunctionHandle:
             self.job = Job(f"{self.project.name}-{self.name}-job", props, self.project._child(opts))
             self._job_shape = shape
         elif shape != self._job_shape:
-            changed = sorted(
-                k for k in {*shape, *self._job_shape} if shape.get(k) != self._job_shape.get(k)
-            )  # type: ignore[union-attr]
+            first = self._job_shape or {}
+            changed = sorted(k for k in {*shape, *first} if shape.get(k) != first.get(k))
             raise SpecError(
                 f"function {self.name!r}",
                 [

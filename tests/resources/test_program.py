@@ -226,6 +226,11 @@ wf.run(action="pipeline", inputs={"x": 1}, name="once")
             "code_src: must be a plain value, not an Output",
         ),
         ("dh.Project('demo')\ndh.Project('demo')", "name: is already declared in this program"),
+        ("dh.Project('my project')", "name: must be letters, digits, '-' or '_'"),
+        (
+            "dh.Project('demo').new_workflow(name='wf', code_src='pipe.py', handler='pipe').run(name='a b')",
+            "name: must be letters, digits",
+        ),
     ],
 )
 def test_bad_declarations_fail_the_program_naming_the_field(tmp_path, body, message):
