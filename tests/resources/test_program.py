@@ -376,3 +376,25 @@ def test_tasks_depend_on_the_kubernetes_objects_they_name(monkeypatch):
     assert [u.rsplit("$", 1)[-1] for u in run["version_id"]] == [
         "pulumi-python:dynamic/dh-kfp:Task::parking-workflow-once"
     ]
+
+
+def test_the_package_exports_the_api_lazily():
+    import subprocess
+    import sys
+
+    import dh_kfp_pulumi as dh
+    from dh_kfp_pulumi.resources import project, resources
+
+    assert (dh.Project, dh.new_workflow, dh.new_function) == (
+        project.Project,
+        project.new_workflow,
+        project.new_function,
+    )
+    assert (dh.Workflow, dh.Task, dh.Run, dh.Job) == (
+        resources.Workflow,
+        resources.Task,
+        resources.Run,
+        resources.Job,
+    )
+    code = "import sys, dh_kfp_pulumi.dsl; assert 'pulumi' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
