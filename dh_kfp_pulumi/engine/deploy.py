@@ -187,6 +187,8 @@ class Deployment:
             except ProviderError as exc:
                 self._error(str(exc))
                 return
+            except _Refused:  # the provider server did not start (already reported)
+                return
             with self._lock:
                 if not new_id:
                     self.state.resources.remove(entry)

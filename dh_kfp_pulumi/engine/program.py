@@ -147,9 +147,11 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
 
 
 def _forget_modules_under(directory: Path, keep: set[str]) -> None:
+    """Drop the modules the run imported from the program's directory, unless their package
+    was loaded before (a program beside the package it uses, e.g. this one's, keeps it)."""
     prefix = str(directory.resolve()) + os.sep
     for name, module in list(sys.modules.items()):
-        if name in keep:
+        if name in keep or name.split(".", 1)[0] in keep:
             continue
         path = getattr(module, "__file__", None)
         if path and str(Path(path).resolve()).startswith(prefix):

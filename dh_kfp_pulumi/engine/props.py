@@ -47,6 +47,14 @@ def _ints(value: Any) -> Any:
     return value
 
 
+def describe(urn: str) -> str:
+    """`<type> '<name>'` of a URN, for messages."""
+    parts = urn.split("::", 3)
+    if len(parts) < 4:
+        return urn
+    return f"{parts[2].split('$')[-1]} {parts[3]!r}"
+
+
 def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SIG) == SECRET_SIG
 

@@ -63,7 +63,7 @@ class ProviderProcess:
             "PULUMI_CONFIG_SECRET_KEYS": json.dumps(list(secret_keys)),
             "PYTHONUNBUFFERED": "1",
         })
-        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in close())
+        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in close()); one run's
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log)
@@ -139,7 +139,7 @@ class ProviderProcess:
               ) -> tuple[P.Props, list[tuple[str, str]]]:
         response = self._call("Check", provider_pb2.CheckRequest(
             urn=urn, name=name, type=type_, olds=self._send(olds), news=self._send(news),
-            randomSeed=secrets.token_bytes(32)), f"check of {urn}")
+            randomSeed=secrets.token_bytes(32)), f"check of {P.describe(urn)}")
         inputs = P.annotate_secrets(P.from_struct(response.inputs), news)
         return inputs, [(f.property, f.reason) for f in response.failures]
 
@@ -148,7 +148,7 @@ class ProviderProcess:
         response = self._call("Diff", provider_pb2.DiffRequest(
             id=id_, urn=urn, name=name, type=type_, olds=self._send(olds), news=self._send(news),
             old_inputs=self._send(old_inputs), ignoreChanges=list(ignore_changes)),
-            f"diff of {urn}")
+            f"diff of {P.describe(urn)}")
         if response.changes == DIFF_NONE:
             changes: bool | None = False
         elif response.changes == DIFF_SOME:
@@ -162,9 +162,9 @@ class ProviderProcess:
                secret_outputs: Sequence[str] = ()) -> tuple[str, P.Props]:
         response = self._call("Create", provider_pb2.CreateRequest(
             urn=urn, name=name, type=type_, properties=self._send(inputs), preview=False),
-            f"create of {urn}")
+            f"create of {P.describe(urn)}")
         if not response.id:
-            raise ProviderError(f"create of {urn}: the provider returned an empty id")
+            raise ProviderError(f"create of {P.describe(urn)}: the provider returned an empty id")
         return response.id, P.annotate_secrets(P.from_struct(response.properties), inputs,
                                                secret_outputs)
 
@@ -174,20 +174,20 @@ class ProviderProcess:
         response = self._call("Update", provider_pb2.UpdateRequest(
             id=id_, urn=urn, name=name, type=type_, olds=self._send(olds), news=self._send(news),
             old_inputs=self._send(old_inputs), preview=False, ignoreChanges=list(ignore_changes)),
-            f"update of {urn}")
+            f"update of {P.describe(urn)}")
         return P.annotate_secrets(P.from_struct(response.properties), news, secret_outputs)
 
     def delete(self, urn: str, name: str, type_: str, id_: str, outputs: P.Props,
                inputs: P.Props) -> None:
         self._call("Delete", provider_pb2.DeleteRequest(
             id=id_, urn=urn, name=name, type=type_, properties=self._send(outputs),
-            old_inputs=self._send(inputs)), f"delete of {urn}")
+            old_inputs=self._send(inputs)), f"delete of {P.describe(urn)}")
 
     def read(self, urn: str, name: str, type_: str, id_: str, outputs: P.Props,
              inputs: P.Props) -> tuple[str, P.Props, P.Props | None]:
         response = self._call("Read", provider_pb2.ReadRequest(
             id=id_, urn=urn, name=name, type=type_, properties=self._send(outputs),
-            inputs=self._send(inputs)), f"read of {urn}")
+            inputs=self._send(inputs)), f"read of {P.describe(urn)}")
         new_outputs = P.annotate_secrets(P.from_struct(response.properties), outputs)
         new_inputs = None
         if response.HasField("inputs") and response.inputs.fields:

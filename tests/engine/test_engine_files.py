@@ -216,6 +216,30 @@ def test_a_failed_step_keeps_what_was_done_and_the_next_up_converges(files):
     assert files.calls() == ["create c.txt"]
 
 
+def test_provider_failures_in_refresh_and_destroy_keep_the_state(files):
+    files.spec(A, C)
+    files.up()
+    files.calls()
+    before = files.state()["resources"]
+    (files.root / "fail-read").write_text("c.txt")
+    with pytest.raises(engine.DeploymentError,
+                       match="read of pulumi-python:dynamic/files:TextFile 'c': RuntimeError: "
+                             "read of c.txt failed on purpose"):
+        files.refresh()
+    assert files.state()["resources"] == before
+    (files.root / "fail-read").unlink()
+
+    (files.root / "fail-delete").write_text("a.txt")
+    with pytest.raises(engine.DeploymentError,
+                       match="delete of pulumi-python:dynamic/files:TextFile 'a': RuntimeError"):
+        files.destroy()
+    assert files.calls() == ["delete c.txt"]  # c went first (reverse order), then a failed
+    assert [r["id"] for r in files.state()["resources"] if r["custom"]] == ["a.txt"]
+    (files.root / "fail-delete").unlink()
+    assert files.destroy().counts() == {"delete": 1}
+    assert files.state()["resources"] == []
+
+
 def test_no_deletes_after_a_failed_program(files):
     files.spec(A, C)
     files.up()

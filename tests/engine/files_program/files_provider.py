@@ -92,6 +92,7 @@ class FileProvider(ResourceProvider):
         self._log("delete", id_)
 
     def read(self, id_, props):
+        self._fail_if_asked("read", id_)
         target = Path(self.root) / id_
         if not target.exists():
             return ReadResult("", {})
