@@ -47,6 +47,7 @@ class Provider:
         from dh_kfp_pulumi.backends import BackendConfig
 
         self.config: Any = BackendConfig()
+        self.unknown: list[str] = []  # settings not known yet (from resources still to make)
 
     def get_model_prefix(self) -> str:
         return "dhkfp_"
@@ -61,10 +62,23 @@ class Provider:
         self._config(diags, config)
 
     def configure_provider(self, diags: Diagnostics, config: dict[str, Any]) -> None:
-        config = {k: v for k, v in config.items() if v is not Unknown}
+        self.unknown = sorted(k for k, v in config.items() if v is Unknown)
         made = self._config(diags, config)
         if made is not None:
             self.config = made
+
+    def backend(self) -> Any:
+        """A Backend for one call; none while a setting is unknown (it could be another KFP)."""
+        from dh_kfp_pulumi.backends import Backend
+        from dh_kfp_pulumi.errors import DhKfpError
+
+        if self.unknown:
+            raise DhKfpError(
+                f"provider dhkfp: {', '.join(self.unknown)} not known yet (set from a resource "
+                "still to be made); KFP cannot be reached before it is: apply that resource "
+                "first (terraform apply -target=...)"
+            )
+        return Backend(self.config)
 
     def _config(self, diags: Diagnostics, config: dict[str, Any]) -> Any:
         from dh_kfp_pulumi.errors import SpecError
@@ -114,12 +128,11 @@ class Pipeline:
             diags.add_error("name: required: a pipeline's display name or id", path=["name"])
 
     def read(self, ctx: Any, config: dict[str, Any]) -> dict[str, Any] | None:
-        from dh_kfp_pulumi.backends import Backend
         from dh_kfp_pulumi.reconcile import workflow
 
         name = str(config["name"])
         try:
-            found, outputs, inputs = workflow.read(name, {}, Backend(self.provider.config))
+            found, outputs, inputs = workflow.read(name, {}, self.provider.backend())
         except Exception as exc:  # noqa: BLE001
             add_error(ctx.diagnostics, f"cannot read pipeline {name!r}", exc)
             return None

@@ -149,9 +149,7 @@ class KindResource:
         return inputs
 
     def backend(self) -> Any:
-        from dh_kfp_pulumi.backends import Backend
-
-        return Backend(self.provider.config)
+        return self.provider.backend()
 
     # -- validate and plan --
 

@@ -26,8 +26,6 @@ from tf.gen import tfplugin_pb2 as pb
 from tf.schema import Block, NestedBlock, NestMode
 from tf.types import TfType, Unknown
 
-from dh_kfp_pulumi.reconcile import UNKNOWN
-
 # ---- unknowns ----------------------------------------------------------------------------
 
 REFINED_UNKNOWN = 12  # msgpack extension of an unknown with refinements (Terraform >= 1.6)
@@ -49,6 +47,8 @@ tf_utils._msgpack_ext_hook = _ext_hook  # read_dynamic_value looks it up at each
 
 def to_core(value: Any) -> Any:
     """A decoded Terraform value with its unknowns as reconcile.UNKNOWN."""
+    from dh_kfp_pulumi.reconcile import UNKNOWN  # not at import: a schema call needs none of it
+
     if value is Unknown:
         return UNKNOWN
     if isinstance(value, Mapping):
@@ -60,6 +60,8 @@ def to_core(value: Any) -> Any:
 
 def to_tf(value: Any) -> Any:
     """A reconcile value with UNKNOWN as the framework's Unknown (tuples as lists)."""
+    from dh_kfp_pulumi.reconcile import UNKNOWN
+
     if value is UNKNOWN:
         return Unknown
     if isinstance(value, Mapping):

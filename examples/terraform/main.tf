@@ -32,6 +32,12 @@ variable "parking_dir" {
   default     = null
 }
 
+variable "delete_runs_on_destroy" {
+  description = "delete the run on destroy (default: it stays in KFP's history)"
+  type        = bool
+  default     = false
+}
+
 variable "url" {
   description = "the CSV the pipeline downloads; null: the copy shipped with the example"
   type        = string
@@ -87,7 +93,9 @@ resource "dhkfp_run" "once" {
   pipeline_id = dhkfp_workflow.parking.pipeline_id
   version_id  = dhkfp_workflow.parking.version_id
   inputs      = { url = local.url }
-  wait        = true
+  wait        = true # fail the apply if the run FAILS
+
+  delete_on_destroy = var.delete_runs_on_destroy
 }
 
 output "pipeline_id" {

@@ -262,3 +262,50 @@ def test_provider_config_problems_name_the_setting_and_hide_the_token():
     assert [d.attribute.steps[0].attribute_name for d in diags] == ["host"]
     assert "http:// or https://" in diags[0].summary and "s3cret" not in str(diags)
     assert next(a for a in tfp.PROVIDER.attributes if a.name == "token").sensitive
+
+
+def test_remote_code_src_is_fetched_at_plan_never_at_validate():
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            body = PIPELINE.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/pipeline.py"
+        config = workflow_config(code=None, code_src=url)
+        assert diagnostics_of("dhkfp_workflow", config) == [] and hits == []
+        planned, _, diags = plan("dhkfp_workflow", config)
+        assert diags == [] and hits == ["/pipeline.py"]
+        local, _, _ = plan("dhkfp_workflow", workflow_config())
+        assert planned["spec_hash"] == local["spec_hash"]  # the same text, wherever it came from
+    finally:
+        server.shutdown()
+
+
+def test_unknown_provider_settings_stop_calls_to_kfp_with_a_clear_message():
+    from tf.iface import ReadContext
+    from tf.utils import Diagnostics
+
+    from dh_kfp_pulumi.terraform.resources import Workflow
+
+    provider = tfp.Provider()
+    provider.configure_provider(Diagnostics(), {"host": Unknown, "namespace": None})
+    assert provider.unknown == ["host"]
+    diags = Diagnostics()
+    state = full("dhkfp_workflow", id="p1", project="demo", name="wf", kind="kfp")
+    assert Workflow(provider).read(ReadContext(diags, "dhkfp_workflow"), state) == state
+    assert "host not known yet" in diags.diagnostics[0].summary
