@@ -237,9 +237,21 @@ class Servicer(ProviderServicer):
     def ImportResourceState(self, request: Any, context: Any) -> Any:
         return super().ImportResourceState(request, context)
 
+    def _provider_config(self, value: Any) -> dict[str, Any]:
+        _, config = _decode_state({a.name: a for a in PROVIDER.attributes}, {}, value)
+        return config or {}
+
+    @_guarded
+    def ValidateProviderConfig(self, request: Any, context: Any) -> Any:
+        diags = Diagnostics()
+        self.app.validate_config(diags, self._provider_config(request.config))
+        return pb.ValidateProviderConfig.Response(diagnostics=diags.to_pb())
+
     @_guarded
     def ConfigureProvider(self, request: Any, context: Any) -> Any:
-        return super().ConfigureProvider(request, context)
+        diags = Diagnostics()
+        self.app.configure_provider(diags, self._provider_config(request.config))
+        return pb.ConfigureProvider.Response(diagnostics=diags.to_pb())
 
     @_guarded
     def ValidateDataResourceConfig(self, request: Any, context: Any) -> Any:

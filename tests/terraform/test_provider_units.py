@@ -6,6 +6,8 @@ handed to the servicer in-process; what it answers is decoded with the schema.
 
 from __future__ import annotations
 
+import json
+
 import msgpack
 import pytest
 
@@ -263,6 +265,16 @@ def test_provider_config_problems_name_the_setting_and_hide_the_token():
     assert "http:// or https://" in diags[0].summary and "s3cret" not in str(diags)
     assert next(a for a in tfp.PROVIDER.attributes if a.name == "token").sensitive
 
+    # an HCL object for `profiles` (a dynamic value on the wire) becomes the stack setting
+    profiles = {"gpu": {"node_selector": [{"key": "gpu", "value": "a100"}]}}
+    config.update(host="http://127.0.0.1:9", profiles=profiles, image_pull_secrets=["regcred"])
+    request = pb.ConfigureProvider.Request(
+        config=_encode_state({a.name: a for a in tfp.PROVIDER.attributes}, {}, config, None)
+    )
+    assert list(s.ConfigureProvider(request, None).diagnostics) == []
+    assert s.app.config.profiles == profiles and s.app.config.image_pull_secrets == ("regcred",)
+    assert s.app.config.token == "s3cret" and s.app.unknown == []
+
 
 def test_remote_code_src_is_fetched_at_plan_never_at_validate():
     import http.server
@@ -309,3 +321,32 @@ def test_unknown_provider_settings_stop_calls_to_kfp_with_a_clear_message():
     state = full("dhkfp_workflow", id="p1", project="demo", name="wf", kind="kfp")
     assert Workflow(provider).read(ReadContext(diags, "dhkfp_workflow"), state) == state
     assert "host not known yet" in diags.diagnostics[0].summary
+
+
+def test_a_task_with_pod_settings_builds_from_the_workflows_planned_spec():
+    config = BackendConfig(
+        host="http://127.0.0.1:9",
+        image="python:3.11",
+        profiles={"ssd": {"node_selector": [{"key": "disk", "value": "ssd"}]}},
+    )
+    s = servicer(config)
+    wf, _, _ = plan("dhkfp_workflow", workflow_config(), s=s)
+    assert isinstance(wf["workflow_spec"], str)  # known at plan time
+    task = full(
+        "dhkfp_task", project="demo", name="t", pipeline_id="p", workflow_spec=wf["workflow_spec"],
+        schedule="5 4 * * *", profile="ssd", inputs={"x": 3},
+    )  # fmt: skip
+    planned, _, diags = plan("dhkfp_task", task, s=s)
+    assert diags == []
+    inputs, problems = reconcile.task.check(
+        {"project": "demo", "name": "t", "pipeline_id": "p", "schedule": "5 4 * * *",
+         "profile": "ssd", "inputs": {"x": 3}, "workflow_spec": json.loads(wf["workflow_spec"])},
+        config,
+    )  # fmt: skip
+    assert problems == [] and planned["spec_hash"] == inputs["spec_hash"] != ""
+    assert planned["own_version"] is True and planned["version_name"] == inputs["spec_hash"][:16]
+    assert planned["version_id"] is Unknown
+
+    _, _, diags = plan("dhkfp_task", dict(task, profile="gpu"), s=s)
+    assert [d.attribute.steps[0].attribute_name for d in diags] == ["profile"]
+    assert "unknown profile; defined: ssd" in diags[0].summary
