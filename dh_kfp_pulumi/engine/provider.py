@@ -4,7 +4,7 @@ One `python -u -m pulumi.dynamic` process (the program's interpreter, working di
 the program's, so providers pickled by reference import as they would under Pulumi),
 spoken to over gRPC with the SDK's own stubs. It answers `acceptSecrets: false`, so, like
 the engine, we send it plain values and give its answers back the secretness of what went
-in. Its stderr goes to a log file beside the state.
+in. Its stderr, and the traceback of every failed call, go to a log file beside the state.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class ProviderProcess:
             "PULUMI_CONFIG_SECRET_KEYS": json.dumps(list(secret_keys)),
             "PYTHONUNBUFFERED": "1",
         })
-        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in close()); one run's
+        log_path.write_bytes(b"")  # one deployment's log; appended to by both processes
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log)
@@ -123,6 +124,8 @@ class ProviderProcess:
                     f"{what}: the dynamic provider server exited (code {self._proc.returncode}); "
                     f"see {self.log_path}\n{self._log_tail()}") from None
             detail = exc.details() or str(exc)
+            with contextlib.suppress(OSError), open(self.log_path, "a") as log:
+                log.write(f"--- {what} failed:\n{detail.rstrip()}\n")
             raise ProviderError(f"{what}: {_message_of(detail)}", detail) from None
 
     def configure(self, config: Mapping[str, str], secret_keys: Sequence[str]) -> None:

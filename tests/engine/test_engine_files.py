@@ -204,6 +204,8 @@ def test_a_failed_step_keeps_what_was_done_and_the_next_up_converges(files):
         files.up()
     assert "create of" in str(caught.value) and "failed on purpose" in str(caught.value)
     assert "Traceback" not in str(caught.value)
+    log = files.state_file.with_suffix(".provider.log").read_text()
+    assert "create of pulumi-python:dynamic/files:TextFile 'c' failed:\nTraceback" in log
     assert {s.name for s in caught.value.result.changed()} == {"a"}
     state = files.state()
     assert [r["id"] for r in state["resources"] if r["custom"]] == ["a.txt"]
