@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from croniter import croniter
+from dh_kfp_pulumi import kfp_cron as grammar
+from dh_kfp_pulumi.kfp_cron import go_duration_seconds
 
 SCHEDULE_RULE = (
     "a 5-field cron 'min hour dom month dow' (e.g. '5 4 * * *', 04:05 daily), "
@@ -20,35 +21,10 @@ SCHEDULE_RULE = (
     "or a descriptor: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly, "
     "@every <duration> (e.g. '@every 1h30m', at least 1s)"
 )
-DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+DESCRIPTORS = tuple(grammar.DESCRIPTORS)
+_QMARK_FIELDS = ("day of month", "day of week")
 
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
-    )
-}
-_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-# (name, min, max, names, '?' allowed) in KFP's 6-field order
-_FIELDS = (
-    ("second", 0, 59, {}, False),
-    ("minute", 0, 59, {}, False),
-    ("hour", 0, 23, {}, False),
-    ("day of month", 1, 31, {}, True),
-    ("month", 1, 12, _MONTHS, False),
-    ("day of week", 0, 6, _DAYS, True),
-)
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+__all__ = ["DESCRIPTORS", "SCHEDULE_RULE", "check_schedule", "go_duration_seconds", "kfp_cron"]
 
 
 def check_schedule(value: str) -> str:
@@ -65,87 +41,59 @@ def kfp_cron(schedule: str) -> str:
     text = schedule.strip()
     if text.startswith("@"):
         return " ".join(text.split())
-    fields = text.split()
-    return " ".join(["0", *fields] if len(fields) == 5 else fields)
+    return " ".join(_six_fields(text.split()))
+
+
+def _six_fields(fields: list[str]) -> list[str]:
+    """A user's 5-field cron is standard cron (minutes first): KFP's form has seconds first."""
+    return ["0", *fields] if len(fields) == 5 else fields
 
 
 def _schedule_problem(text: str) -> str | None:
     if not text:
         return "empty schedule"
-    if text.startswith("@"):
-        return _descriptor_problem(text)
-    fields = text.split()
-    if len(fields) not in (5, 6):
-        return f"{len(fields)} field{'' if len(fields) == 1 else 's'} instead of 5 or 6"
-    specs = _FIELDS[1:] if len(fields) == 5 else _FIELDS
-    for field, spec in zip(fields, specs, strict=True):
-        problem = _field_problem(field, *spec)
-        if problem:
-            return problem
-    five = " ".join(fields)
-    if not croniter.is_valid(five, second_at_beginning=len(fields) == 6):
-        return "not a valid cron expression"
+    if not text.startswith("@"):
+        fields = text.split()
+        if len(fields) not in (5, 6):
+            return f"{len(fields)} field{'' if len(fields) == 1 else 's'} instead of 5 or 6"
+        text = " ".join(_six_fields(fields))
+        for field, spec in zip(text.split(), grammar.FIELDS, strict=True):
+            qmark = any(part.partition("/")[0] == "?" for part in field.split(","))
+            if qmark and spec.name not in _QMARK_FIELDS:
+                return f"{spec.name} '{field}': '?' is only allowed in day of month and day of week"
+    try:
+        parsed = grammar.parse(text)
+    except grammar.CronError as exc:
+        return _message(exc)
+    if parsed.every is not None and parsed.every < 1:
+        return f"'@every {text[len('@every ') :].strip()}' is shorter than 1s"
     return None
 
 
-def _field_problem(
-    field: str, name: str, lo: int, hi: int, names: dict[str, int], qmark: bool
-) -> str | None:
-    for part in field.split(","):
-        range_part, slash, step = part.partition("/")
-        if slash and not (step.isdigit() and int(step) > 0):
-            return f"{name} '{field}': the step after '/' must be a positive number"
-        if range_part in ("*", "?"):
-            if range_part == "?" and not qmark:
-                return f"{name} '{field}': '?' is only allowed in day of month and day of week"
-            continue
-        bounds = range_part.split("-")
-        if len(bounds) > 2:
-            return f"{name} '{field}': too many '-'"
-        values = []
-        for b in bounds:
-            v = names.get(b.lower()) if names else None
-            if v is None and b.isdigit():
-                v = int(b)
-            if v is None and ("#" in b or re.search("[LW]", b.upper())):
-                return f"{name} '{field}': 'L', 'W' and '#' are not supported by KFP's cron (robfig/cron v1)"
-            if v is None:
-                named = f" or a name ({', '.join(n.upper() for n in names)})" if names else ""
-                return f"{name} '{field}': '{b}' is not a number{named}"
-            if not lo <= v <= hi:
-                return f"{name} '{field}': {v} is outside {lo}-{hi}"
-            values.append(v)
-        if len(values) == 2 and values[0] > values[1]:
-            return f"{name} '{field}': range start after its end"
-    return None
-
-
-def _descriptor_problem(text: str) -> str | None:
-    if text in DESCRIPTORS:
-        return None
-    if text.startswith("@every "):
-        duration = text[len("@every ") :].strip()
-        seconds = go_duration_seconds(duration)
-        if seconds is None:
-            return f"'{duration}' is not a duration such as 1h, 30m, 1h30m or 90s"
-        if seconds < 1:
-            return f"'@every {duration}' is shorter than 1s"
-        return None
-    return f"unknown descriptor '{text}'"
-
-
-def go_duration_seconds(text: str) -> float | None:
-    """Seconds in a Go duration string ('1h30m' -> 5400.0), None if it is not one."""
-    pos, total = 0, 0.0
-    if not text:
-        return None
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if not m:
-            return None
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    return total
+def _message(exc: grammar.CronError) -> str:
+    """robfig's error, reworded for someone writing a schedule: the field, its text, the rule."""
+    if exc.kind == "descriptor":
+        return f"unknown descriptor '{exc.text}'"
+    if exc.kind == "duration":
+        return f"'{exc.token}' is not a duration such as 1h, 30m, 1h30m or 90s"
+    field = exc.field
+    if field is None:  # empty, fields: caught before parsing
+        return str(exc)
+    where = f"{field.name} '{exc.text}'"
+    if exc.kind in ("slashes", "step") or (exc.kind == "number" and exc.role == "step"):
+        return f"{where}: the step after '/' must be a positive number"
+    if exc.kind == "hyphens" and exc.token not in ("*", "?"):
+        return f"{where}: too many '-'"
+    if exc.kind in ("number", "hyphens"):  # a `*-5` is a range from something not a number
+        if "#" in exc.token or re.search("[LW]", exc.token.upper()):
+            return f"{where}: 'L', 'W' and '#' are not supported by KFP's cron (robfig/cron v1)"
+        names = field.names
+        named = f" or a name ({', '.join(n.upper() for n in names)})" if names else ""
+        return f"{where}: '{exc.token}' is not a number{named}"
+    outside = [v for v in (exc.start, exc.end) if not field.low <= v <= field.high]
+    if outside:
+        return f"{where}: {outside[0]} is outside {field.low}-{field.high}"
+    return f"{where}: range start after its end"
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
