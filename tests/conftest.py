@@ -1,1 +1,36 @@
-"""Shared test set-up. Area fixtures live in each area's own conftest.py."""
+"""Shared test set-up: `kfp_kit` importable from every test, `kfp_server` (the embedded KFP
+server for a test module) and no warning from each kfp.Client made. Area fixtures live in
+each area's own conftest.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from kfp_kit import VENV_BIN  # noqa: E402
+
+
+def pytest_configure(config):
+    # kfp.Client warns on every construction; a module's own filter is reset by pytest
+    config.addinivalue_line("filterwarnings", "ignore:This client only works:FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def kfp_server(request, tmp_path_factory):
+    """The embedded server for this module, on a fresh data dir, with the module's
+    `SERVER_SETTINGS` if it has any (its kfp.local steps find this venv's python3)."""
+    from dh_kfp_pulumi.server.lifecycle import running_server
+
+    settings = getattr(request.module, "SERVER_SETTINGS", {})
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{old_path}"
+    try:
+        with running_server(tmp_path_factory.mktemp("kfp-data"), **settings) as info:
+            yield info
+    finally:
+        os.environ["PATH"] = old_path

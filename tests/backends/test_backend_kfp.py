@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reconcile"))
 
-from reconcile_kit import PIPELINE, workflow_props  # noqa: E402
+from kfp_kit import PIPELINE, stats  # noqa: E402
+from reconcile_kit import workflow_props  # noqa: E402
 
 from dh_kfp_pulumi import backends  # noqa: E402
 from dh_kfp_pulumi.backends import ApiError, Backend, BackendConfig  # noqa: E402
@@ -34,11 +33,6 @@ def compiled(code=None, name="wf"):
     wf = parse_workflow({k: v for k, v in props.items() if k != "functions"})
     fns = [parse_function({**f, "project": "demo"}) for f in props["functions"]]
     return build_workflow(wf, fns, default_image="python:3.11-slim")
-
-
-def stats(url):
-    with urllib.request.urlopen(f"{url}/dh-kfp/v1/stats", timeout=10) as r:
-        return json.load(r)
 
 
 def test_pipeline_create_has_no_version_and_versions_are_named(backend, kfp_server):

@@ -19,10 +19,6 @@ VENV_BIN = Path(sys.executable).parent
 STACK = "test"
 
 
-def pytest_configure(config):
-    config.addinivalue_line("filterwarnings", "ignore:This client only works:FutureWarning")
-
-
 class FilesProject:
     """The copied program: `spec(...)` rewrites what it declares; `up()` & co. deploy it."""
 

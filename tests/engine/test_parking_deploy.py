@@ -49,22 +49,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from dh_kfp_pulumi.server.lifecycle import running_server
-
-    with running_server(tmp_path_factory.mktemp("kfp-data")) as info:
-        yield info
+def kfp(kfp_server) -> Kfp:
+    return Kfp(kfp_server.url)
 
 
 @pytest.fixture(scope="module")
-def kfp(server) -> Kfp:
-    return Kfp(server.url)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, server) -> Stack:
+def stack(tmp_path_factory, kfp_server) -> Stack:
     base = tmp_path_factory.mktemp("parking")
-    return Stack(copy_project(base / "project"), base / "state", server.url)
+    return Stack(copy_project(base / "project"), base / "state", kfp_server.url)
 
 
 def kinds(result: engine.Result, phase: str = "deploy") -> set[tuple[str, str]]:

@@ -69,23 +69,15 @@ class Cli:
                                "local").stdout)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from dh_kfp_pulumi.server.lifecycle import running_server
-
-    with running_server(tmp_path_factory.mktemp("kfp-data")) as info:
-        yield info
-
-
-def test_the_parking_scenario_through_the_pulumi_cli(tmp_path, server):
-    kfp = Kfp(server.url)
+def test_the_parking_scenario_through_the_pulumi_cli(tmp_path, kfp_server):
+    kfp = Kfp(kfp_server.url)
     project = copy_project(tmp_path / "project")
     # Pulumi.yaml's runtime options name `.venv` beside it: this interpreter's venv.
     (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     pulumi = Cli(project, tmp_path)
     pulumi("login", f"file://{pulumi.backend}")
     pulumi("stack", "init", "local")
-    pulumi("config", "set", "dh-kfp:host", server.url, "-s", "local")
+    pulumi("config", "set", "dh-kfp:host", kfp_server.url, "-s", "local")
 
     pulumi("up", "--yes", "-s", "local")
     first = pulumi.exports()

@@ -7,8 +7,6 @@ its details say the settings were not applied.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -26,16 +24,8 @@ PROFILES = {"1xa100": {"resources": {"gpu_type": "nvidia.com/gpu"}}}
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    from dh_kfp_pulumi.server.lifecycle import running_server
-
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{old_path}"
-    try:
-        with running_server(tmp_path_factory.mktemp("kfp-data")) as info:
-            yield BackendConfig(host=info.url, profiles=PROFILES)
-    finally:
-        os.environ["PATH"] = old_path
+def config(kfp_server):
+    return BackendConfig(host=kfp_server.url, profiles=PROFILES)
 
 
 @pytest.fixture(autouse=True)

@@ -5,20 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-PIPELINE = """\
-from dh_kfp_pulumi.dsl import pipeline_context
-
-
-def pipe(x: int = 1, word: str = "hi"):
-    with pipeline_context() as pc:
-        pc.step(name="add", function="adder", action="job",
-                inputs={"x": x, "word": word}, values=["y"])
-"""
-
-ADDER = """\
-def add(x, word):
-    return {"y": f"{word}:{int(x) + 1}"}
-"""
+from kfp_kit import ADDER, PIPELINE
 
 FAILING = """\
 def add(x, word):
@@ -85,25 +72,3 @@ def run_props(source: dict[str, Any] | None = None, **extra: Any) -> dict[str, A
     props.update(extra)
     return props
 
-
-def stats(url: str) -> dict[str, Any]:
-    """The embedded server's request counters (test-only endpoint)."""
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/dh-kfp/v1/stats", timeout=10) as response:
-        return json.load(response)
-
-
-def writes(url: str) -> int:
-    return int(stats(url)["writes"])
-
-
-def kfp_client(url: str) -> Any:
-    import warnings
-
-    import kfp
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return kfp.Client(host=url)

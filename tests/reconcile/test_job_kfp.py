@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconcile_kit import ADDER
+from kfp_kit import ADDER
 
 from dh_kfp_pulumi.backends import Backend
 from dh_kfp_pulumi.reconcile import UNKNOWN, job, run

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import pytest
-from reconcile_kit import ADDER, run_props, task_props, with_settings, workflow_props
+from kfp_kit import ADDER
+from reconcile_kit import run_props, task_props, with_settings, workflow_props
 
 from dh_kfp_pulumi.backends import Backend
 from dh_kfp_pulumi.errors import SpecError

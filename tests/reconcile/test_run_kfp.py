@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from reconcile_kit import FAILING, kfp_client, run_props, workflow_props, writes
+from kfp_kit import kfp_client, writes
+from reconcile_kit import FAILING, run_props, workflow_props
 
 from dh_kfp_pulumi.backends import Backend, RunFailed
 from dh_kfp_pulumi.reconcile import run, workflow

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from reconcile_kit import kfp_client, task_props, with_settings, workflow_props, writes
+from kfp_kit import kfp_client, writes
+from reconcile_kit import task_props, with_settings, workflow_props
 
 from dh_kfp_pulumi.backends import ApiError, Backend
 from dh_kfp_pulumi.reconcile import task, workflow

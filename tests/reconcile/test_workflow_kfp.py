@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from reconcile_kit import kfp_client, workflow_props, writes
+from kfp_kit import kfp_client, writes
+from reconcile_kit import workflow_props
 
 from dh_kfp_pulumi.backends import ApiError, Backend
 from dh_kfp_pulumi.reconcile import workflow

@@ -9,24 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-VENV_BIN = Path(sys.executable).parent
+from kfp_kit import ADDER, PIPELINE, VENV_BIN
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "tok-3f9c1e7a-never-in-state"  # the stack's KFP token in these tests
-
-PIPELINE = """\
-from dh_kfp_pulumi.dsl import pipeline_context
-
-
-def pipe(x: int = 1, word: str = "hi"):
-    with pipeline_context() as pc:
-        pc.step(name="add", function="adder", action="job",
-                inputs={"x": x, "word": word}, values=["y"])
-"""
-
-ADDER = """\
-def add(x, word):
-    return {"y": f"{word}:{int(x) + 1}"}
-"""
 
 
 class ProviderServer:

@@ -15,13 +15,14 @@ from typing import Any
 
 import grpc
 import pytest
+from kfp_kit import ADDER, PIPELINE
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
-from resources_kit import ADDER, PIPELINE, TOKEN, deserialize, serialize
+from resources_kit import TOKEN, deserialize, serialize
 
 from dh_kfp_pulumi.reconcile.workflow import spec_for_task
 from dh_kfp_pulumi.resources.providers import (

@@ -21,7 +21,7 @@ import kfp_server_api
 import pytest
 from kfp import compiler, dsl
 
-from dh_kfp_pulumi.server import lifecycle, wire
+from dh_kfp_pulumi.server import wire
 
 # --- swagger validation -------------------------------------------------------------------------
 
@@ -121,10 +121,9 @@ def swagger_checked(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def server(request, tmp_path_factory):
-    settings = getattr(request.module, "SERVER_SETTINGS", {})
-    with lifecycle.running_server(tmp_path_factory.mktemp("kfp-data"), **settings) as info:
-        yield info
+def server(kfp_server):
+    """tests/conftest.py's `kfp_server`, with the module's SERVER_SETTINGS."""
+    return kfp_server
 
 
 @pytest.fixture(scope="module")

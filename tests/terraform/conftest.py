@@ -8,7 +8,6 @@ terraform CLI or the provider's console script is missing.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -18,10 +17,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tf_kit import EXAMPLES, PROVIDER_SCRIPT, VENV_BIN  # noqa: E402
-
-
-def pytest_configure(config):
-    config.addinivalue_line("filterwarnings", "ignore:This client only works:FutureWarning")
 
 
 @pytest.fixture(scope="session")
@@ -42,16 +37,3 @@ def cli_config(tmp_path_factory) -> Path:
     path.write_text(text.replace("VENV_BIN", str(VENV_BIN)))
     return path
 
-
-@pytest.fixture(scope="module")
-def kfp_server(tmp_path_factory):
-    """The embedded server for this module (its steps find this venv's python3)."""
-    from dh_kfp_pulumi.server.lifecycle import running_server
-
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{old_path}"
-    try:
-        with running_server(tmp_path_factory.mktemp("kfp-data")) as info:
-            yield info
-    finally:
-        os.environ["PATH"] = old_path

@@ -11,29 +11,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import urllib.request
-import warnings
 
 import pytest
+from kfp_kit import kfp_client, writes
 from tf_kit import EXAMPLES, Terraform, actions, change, drift
 
 from dh_kfp_pulumi import reconcile
 from dh_kfp_pulumi.backends import BackendConfig
 
 TOKEN = "tf-test-token-8d1f0c"  # passed as the provider's token; must never be written down
-
-
-def client(url):
-    import kfp
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return kfp.Client(host=url)
-
-
-def writes(url) -> int:
-    with urllib.request.urlopen(f"{url}/dh-kfp/v1/stats", timeout=10) as response:
-        return int(json.load(response)["writes"])
 
 
 def pipelines(c):
@@ -69,7 +55,7 @@ def test_apply_creates_pipeline_version_schedule_and_a_run_that_succeeds(parking
     parking.apply()
     state = parking.state()
     wf, task, run = (state[f"dhkfp_{k}"] for k in ("workflow.parking", "task.nightly", "run.once"))
-    c = client(kfp_server.url)
+    c = kfp_client(kfp_server.url)
     (pipeline,) = pipelines(c)
     assert pipeline.display_name == "parking-workflow" == wf["pipeline_name"]
     (version,) = versions(c, pipeline.pipeline_id)
@@ -111,7 +97,7 @@ def test_changed_function_code_is_one_new_version_and_the_schedule_moves(parking
 
     parking.apply("tfplan")
     new = parking.state()
-    c = client(kfp_server.url)
+    c = kfp_client(kfp_server.url)
     pid = new["dhkfp_workflow.parking"]["pipeline_id"]
     names = sorted(v.display_name for v in versions(c, pid))
     assert names == sorted([old["dhkfp_workflow.parking"]["version_name"],
@@ -130,7 +116,7 @@ def test_changed_function_code_is_one_new_version_and_the_schedule_moves(parking
 def test_deleted_schedule_and_version_show_as_drift_and_apply_restores_them(parking, kfp_server):
     state = parking.state()
     wf, task = state["dhkfp_workflow.parking"], state["dhkfp_task.nightly"]
-    c = client(kfp_server.url)
+    c = kfp_client(kfp_server.url)
     c.delete_recurring_run(task["recurring_run_id"])
     c.delete_pipeline_version(wf["pipeline_id"], wf["version_id"])
 
@@ -190,7 +176,7 @@ def test_the_token_is_in_no_state_and_no_output(parking):
 
 def test_destroy_leaves_nothing_on_the_server(parking, kfp_server):
     parking.run("destroy", "-auto-approve", "-input=false", "-no-color")
-    c = client(kfp_server.url)
+    c = kfp_client(kfp_server.url)
     assert pipelines(c) == [] and recurring_runs(c) == []
     assert (c.list_runs(page_size=100).runs or []) == []  # delete_on_destroy: history too
 
@@ -261,7 +247,7 @@ def test_import_of_a_hand_made_pipeline_and_recurring_run(
     )  # fmt: skip
     package = tmp_path / "legacy.yaml"
     package.write_text(reconcile.workflow.build(props, BackendConfig()).yaml)
-    c = client(kfp_server.url)
+    c = kfp_client(kfp_server.url)
     made = c.upload_pipeline(str(package), pipeline_name="legacy-pipeline")
     (hand_version,) = versions(c, made.pipeline_id)
     experiment = c.create_experiment("legacy")

@@ -1,0 +1,51 @@
+"""Helpers for tests against the embedded KFP server, shared by every area's tests.
+
+Importable as `kfp_kit` (tests/conftest.py puts this directory on sys.path): the sample
+workflow's sources, the server's request counters and a quiet kfp.Client.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+VENV_BIN = Path(sys.executable).parent
+
+PIPELINE = """\
+from dh_kfp_pulumi.dsl import pipeline_context
+
+
+def pipe(x: int = 1, word: str = "hi"):
+    with pipeline_context() as pc:
+        pc.step(name="add", function="adder", action="job",
+                inputs={"x": x, "word": word}, values=["y"])
+"""
+
+ADDER = """\
+def add(x, word):
+    return {"y": f"{word}:{int(x) + 1}"}
+"""
+
+
+def stats(url: str) -> dict[str, Any]:
+    """The embedded server's request counters (test-only endpoint)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/dh-kfp/v1/stats", timeout=10) as response:
+        return json.load(response)
+
+
+def writes(url: str) -> int:
+    return int(stats(url)["writes"])
+
+
+def kfp_client(url: str) -> Any:
+    import warnings
+
+    import kfp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return kfp.Client(host=url)
