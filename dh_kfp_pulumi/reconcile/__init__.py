@@ -19,14 +19,15 @@ Each module also names its `INPUTS`, `OUTPUTS` (output-only keys), `REPLACES` an
 
 For engines that plan first and hold the provider to the plan (Terraform), `workflow`,
 `task` and `run` also have `planned_outputs(olds, news) -> outputs` (UNKNOWN where only
-the apply can tell); imports are `read` with no state. `resolve_sources` fetches
-`code_src` on the program/plan side; `workflow.spec_for_task(props)` is what a Task with
-pod settings carries as `workflow_spec`.
+the apply can tell); imports are `read` with no state. `resolve_sources` (a workflow and
+its functions) and `resolve_function` (one function) read `code_src` into `code` on the
+program/plan side; `workflow.spec_for_task(props)` is what a Task with pod settings
+carries as `workflow_spec`.
 """
 
 from dh_kfp_pulumi.reconcile import job, run, task, workflow
 from dh_kfp_pulumi.reconcile.common import UNKNOWN, Plan, is_unknown
-from dh_kfp_pulumi.reconcile.workflow import resolve_sources
+from dh_kfp_pulumi.reconcile.workflow import resolve_function, resolve_sources
 
 KINDS = {"workflow": workflow, "task": task, "run": run, "job": job}
 
@@ -36,6 +37,7 @@ __all__ = [
     "Plan",
     "is_unknown",
     "job",
+    "resolve_function",
     "resolve_sources",
     "run",
     "task",

@@ -56,6 +56,18 @@ def is_unknown(value: Any) -> bool:
     return False
 
 
+def swap_unknowns(value: Any, is_theirs: Callable[[Any], bool], ours: Any) -> Any:
+    """`value` with every unknown `is_theirs` recognises replaced by `ours`, at any depth
+    (tuples become lists): how an adapter trades its engine's unknowns for UNKNOWN and back."""
+    if is_theirs(value):
+        return ours
+    if isinstance(value, Mapping):
+        return {k: swap_unknowns(v, is_theirs, ours) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [swap_unknowns(v, is_theirs, ours) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Plan:
     """What an update would change: the changed input keys and those forcing replacement."""

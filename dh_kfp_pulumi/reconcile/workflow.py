@@ -186,7 +186,8 @@ def resolve_sources(
     *,
     local_only: bool = False,
 ) -> dict[str, Any]:
-    """Props with the workflow's and functions' `code_src` fetched into `code` (may use the network).
+    """Props with the workflow's and functions' `code_src` fetched (and `base64` decoded)
+    into `code`; may use the network.
 
     For the program side (a Pulumi program, a Terraform provider's plan): the resource
     then carries the text and `check` stays offline. A `code_src` that is UNKNOWN (not
@@ -226,6 +227,23 @@ def resolve_sources(
     return out
 
 
+def resolve_function(
+    props: Mapping[str, Any],
+    base_dir: str | os.PathLike[str] | None = None,
+    *,
+    local_only: bool = False,
+) -> dict[str, Any]:
+    """One function's props with its source read into `code`, as `resolve_sources` does
+    for a workflow's functions: for adapters that take functions one at a time."""
+    from dh_kfp_pulumi.specs import parse_function
+
+    problems: list[FieldProblem] = []
+    fixed = _resolve_one(props, parse_function, base_dir, local_only, "", problems)
+    if problems:
+        raise SpecError(f"function {props.get('name')!r}", problems)
+    return {**props, **(fixed or {})}
+
+
 def _resolve_one(
     data: Mapping[str, Any],
     parse: Callable[[Mapping[str, Any]], Any],
@@ -234,15 +252,16 @@ def _resolve_one(
     prefix: str,
     problems: list[FieldProblem],
 ) -> dict[str, Any] | None:
-    """The source fields of one spec once its code_src is read; None when left as it is."""
+    """The source fields of one spec once its code_src is read (or its base64 decoded); None
+    when left as it is."""
     from dh_kfp_pulumi import source
     from dh_kfp_pulumi.errors import DhKfpError
     from dh_kfp_pulumi.specs.fields import code_src_scheme
 
-    code_src = data.get("code_src")
-    if not isinstance(code_src, str) or is_unknown({k: data.get(k) for k in CODE_GROUP}):
+    field = next((k for k in ("code_src", "base64") if isinstance(data.get(k), str)), None)
+    if field is None or is_unknown({k: data.get(k) for k in CODE_GROUP}):
         return None
-    if local_only and code_src_scheme(code_src) not in (None, "file"):
+    if field == "code_src" and local_only and code_src_scheme(data[field]) not in (None, "file"):
         return {"code_src": UNKNOWN}
     try:
         spec = parse(without_unknown(data))
@@ -251,7 +270,8 @@ def _resolve_one(
     try:
         return _source_fields(source.resolve_spec(spec, base_dir))
     except DhKfpError as exc:
-        problems.append(FieldProblem(f"{prefix}code_src", str(exc), code_src, True))
+        # a base64 text is no use in a message: the problem says what is wrong with it
+        problems.append(FieldProblem(f"{prefix}{field}", str(exc), data[field], field == "code_src"))
         return None
 
 

@@ -33,8 +33,8 @@ workflow's `functions` input is an Output resolved with every function declared 
 end of the program's top-level code (the first turn of the event loop), sorted by name.
 Declaring a function later (in an apply callback, after an `await`) is an error.
 
-Sources are fetched now, when the program runs (`source.resolve_spec`), and reach the
-resources as text, so `check` never needs the network. Relative `code_src` start at the
+Sources are fetched now, when the program runs (`reconcile.resolve_sources`), and reach
+the resources as text, so `check` never needs the network. Relative `code_src` start at the
 directory of the program file that made the Project (or called `dh.new_workflow` /
 `dh.new_function`), or at `Project(..., base_dir=...)`.
 """
@@ -129,8 +129,13 @@ def _resolved(
     base_dir: Path,
     what: str,
 ) -> dict[str, Any]:
-    """Spec props with the source fetched into `code`; Output values pass through unchecked."""
-    from dh_kfp_pulumi.source import resolve_spec
+    """Spec props with the source read into `code`; Output values pass through unchecked.
+
+    The spec is parsed now, so a bad declaration fails the program at the line that made
+    it; the source is read by reconcile's `resolve_sources` / `resolve_function`, as the
+    Terraform provider reads it.
+    """
+    from dh_kfp_pulumi.reconcile import resolve_function, resolve_sources
 
     deferred = {k: v for k, v in data.items() if _is_output(v)}
     fixed = [k for k in deferred if k in SOURCE_FIELDS]
@@ -143,8 +148,10 @@ def _resolved(
             ],
         )
     plain = {k: v for k, v in data.items() if k not in deferred}
-    spec = resolve_spec(parse(plain, project=project), base_dir)
-    props = spec.model_dump(mode="json", exclude_defaults=True)
+    spec = parse(plain, project=project)
+    resolve = resolve_sources if what == "workflow" else resolve_function
+    resolved = resolve(spec.model_dump(mode="json"), base_dir)
+    props = type(spec).model_validate(resolved).model_dump(mode="json", exclude_defaults=True)
     props.update(deferred)
     return props
 

@@ -203,15 +203,9 @@ def to_engine(value: Any) -> Any:
     """reconcile's values -> the engine's: UNKNOWN as the wire's unknown, tuples as lists."""
     from pulumi.runtime import rpc
 
-    from dh_kfp_pulumi.reconcile import UNKNOWN
+    from dh_kfp_pulumi.reconcile.common import UNKNOWN, swap_unknowns
 
-    if value is UNKNOWN:
-        return rpc.UNKNOWN
-    if isinstance(value, Mapping):
-        return {k: to_engine(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_engine(v) for v in value]
-    return value
+    return swap_unknowns(value, lambda v: v is UNKNOWN, rpc.UNKNOWN)
 
 
 def secret_paths(value: Any, path: str = "") -> list[str]:

@@ -47,28 +47,17 @@ tf_utils._msgpack_ext_hook = _ext_hook  # read_dynamic_value looks it up at each
 
 def to_core(value: Any) -> Any:
     """A decoded Terraform value with its unknowns as reconcile.UNKNOWN."""
-    from dh_kfp_pulumi.reconcile import UNKNOWN  # not at import: a schema call needs none of it
+    # not at import: a schema call needs none of reconcile
+    from dh_kfp_pulumi.reconcile.common import UNKNOWN, swap_unknowns
 
-    if value is Unknown:
-        return UNKNOWN
-    if isinstance(value, Mapping):
-        return {k: to_core(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_core(v) for v in value]
-    return value
+    return swap_unknowns(value, lambda v: v is Unknown, UNKNOWN)
 
 
 def to_tf(value: Any) -> Any:
     """A reconcile value with UNKNOWN as the framework's Unknown (tuples as lists)."""
-    from dh_kfp_pulumi.reconcile import UNKNOWN
+    from dh_kfp_pulumi.reconcile.common import UNKNOWN, swap_unknowns
 
-    if value is UNKNOWN:
-        return Unknown
-    if isinstance(value, Mapping):
-        return {k: to_tf(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_tf(v) for v in value]
-    return value
+    return swap_unknowns(value, lambda v: v is UNKNOWN, Unknown)
 
 
 def canonical(value: Any) -> str:
