@@ -13,10 +13,10 @@ Type tokens are `pulumi-python:dynamic/dh-kfp:<Kind>`, so a stack's URNs read
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import Resource
+from pulumi.dynamic import Resource, ResourceProvider
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.resources.providers import (
@@ -37,8 +37,9 @@ def type_token(kind: str) -> str:
     return f"pulumi-python:dynamic/{MODULE}:{kind.capitalize()}"
 
 
-def _props(kind: str, props: Mapping[str, Input[Any]], outputs: tuple[str, ...]) -> dict:
-    """The props with every output seeded as None; outputs given as props are an error."""
+def _props(kind: str, props: Mapping[str, Input[Any]]) -> dict:
+    """The props with every output (and `spec_hash`, set by check) seeded as None; outputs
+    given as props are an error."""
     from dh_kfp_pulumi import reconcile
 
     module = reconcile.KINDS[kind]
@@ -51,13 +52,31 @@ def _props(kind: str, props: Mapping[str, Input[Any]], outputs: tuple[str, ...])
     ]
     if bad:
         raise SpecError(f"{kind} {props.get('name')!r}", bad)
-    return {**dict.fromkeys(outputs), **props}
+    seeded = (*module.OUTPUTS, *(["spec_hash"] if "spec_hash" in module.INPUTS else []))
+    return {**dict.fromkeys(seeded), **props}
 
 
-class Workflow(Resource, module=MODULE, name="Workflow"):
+class _KindResource(Resource):
+    """A reconcile kind as a dynamic resource: its provider, and its props with outputs seeded."""
+
+    _kind: ClassVar[str]
+    _provider: ClassVar[type[ResourceProvider]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        props: Mapping[str, Input[Any]],
+        opts: ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(self._provider(), resource_name, _props(self._kind, props), opts)
+
+
+class Workflow(_KindResource, module=MODULE, name="Workflow"):
     """A KFP pipeline `<project>-<name>` and one version per compiled spec (the id is the
     pipeline's). Props: `reconcile.workflow`."""
 
+    _kind, _provider = "workflow", WorkflowProvider
+
     pipeline_id: Output[str]
     pipeline_name: Output[str]
     version_id: Output[str]
@@ -66,24 +85,13 @@ class Workflow(Resource, module=MODULE, name="Workflow"):
     ir: Output[str | None]
     url: Output[str]
 
-    def __init__(
-        self,
-        resource_name: str,
-        props: Mapping[str, Input[Any]],
-        opts: ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            WorkflowProvider(),
-            resource_name,
-            _props("workflow", props, (*_OUTPUTS["workflow"], "spec_hash")),
-            opts,
-        )
 
-
-class Job(Resource, module=MODULE, name="Job"):
+class Job(_KindResource, module=MODULE, name="Job"):
     """One function run alone: a one-step pipeline `<project>-<name>` (the name ends in
     `-job`) and one version per spec. Props: `reconcile.job`."""
 
+    _kind, _provider = "job", JobProvider
+
     pipeline_id: Output[str]
     pipeline_name: Output[str]
     version_id: Output[str]
@@ -92,23 +100,12 @@ class Job(Resource, module=MODULE, name="Job"):
     ir: Output[str | None]
     url: Output[str]
 
-    def __init__(
-        self,
-        resource_name: str,
-        props: Mapping[str, Input[Any]],
-        opts: ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            JobProvider(),
-            resource_name,
-            _props("job", props, (*_OUTPUTS["job"], "spec_hash")),
-            opts,
-        )
 
-
-class Task(Resource, module=MODULE, name="Task"):
+class Task(_KindResource, module=MODULE, name="Task"):
     """How a workflow runs: its own version with pod settings, and a KFP recurring run when
     it has a `schedule` (the id is stable across schedule moves). Props: `reconcile.task`."""
+
+    _kind, _provider = "task", TaskProvider
 
     version_id: Output[str]
     version_name: Output[str]
@@ -121,23 +118,12 @@ class Task(Resource, module=MODULE, name="Task"):
     url: Output[str]
     retired_recurring_run_ids: Output[list[str]]
 
-    def __init__(
-        self,
-        resource_name: str,
-        props: Mapping[str, Input[Any]],
-        opts: ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            TaskProvider(),
-            resource_name,
-            _props("task", props, (*_OUTPUTS["task"], "spec_hash")),
-            opts,
-        )
 
-
-class Run(Resource, module=MODULE, name="Run"):
+class Run(_KindResource, module=MODULE, name="Run"):
     """One KFP run (the id is the run's); immutable: new inputs or version replace it.
     Props: `reconcile.run`."""
+
+    _kind, _provider = "run", RunProvider
 
     run_id: Output[str]
     run_name: Output[str]
@@ -147,25 +133,3 @@ class Run(Resource, module=MODULE, name="Run"):
     url: Output[str]
     experiment_id: Output[str]
     error: Output[str]
-
-    def __init__(
-        self,
-        resource_name: str,
-        props: Mapping[str, Input[Any]],
-        opts: ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            RunProvider(),
-            resource_name,
-            _props("run", props, _OUTPUTS["run"]),
-            opts,
-        )
-
-
-def _outputs_of(kind: str) -> tuple[str, ...]:
-    from dh_kfp_pulumi import reconcile
-
-    return tuple(reconcile.KINDS[kind].OUTPUTS)
-
-
-_OUTPUTS = {kind: _outputs_of(kind) for kind in ("workflow", "job", "task", "run")}
