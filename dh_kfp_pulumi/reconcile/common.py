@@ -306,9 +306,43 @@ def check_type(
 def unknown_keys(
     props: Mapping[str, Any], known: Iterable[str], problems: list[FieldProblem]
 ) -> None:
+    """A problem for each key of `props` not in `known`, listing the known ones."""
     known = list(known)
     for key in props:
         if key not in known:
-            problems.append(
-                FieldProblem(key, f"unknown field; known fields: {', '.join(known)}", None)
-            )
+            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(known)}"))
+
+
+def get_or_none(get: Callable[..., Any], *ids: str) -> Any:
+    """`get(*ids)`, or None when KFP says the object is not there (any other error raises)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        return get(*ids)
+    except ApiError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+def adopted(
+    kind: str,
+    noun: str,
+    adopt: str,
+    get: Callable[[str], Any],
+    find: Callable[[str], Any] | None = None,
+) -> Any:
+    """The KFP object an `adopt` input names: `get` by id, else `find` by name (None if
+    there is none). A name given where KFP wants an id answers 404 or 400 (not a UUID)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        return get(adopt)
+    except ApiError as exc:
+        if not exc.not_found and exc.status != 400:
+            raise
+    found = find(adopt) if find is not None else None
+    if found is None:
+        what = "id or name" if find is not None else "id"
+        raise SpecError(kind, [FieldProblem("adopt", f"no KFP {noun} has this {what}", adopt, True)])
+    return found

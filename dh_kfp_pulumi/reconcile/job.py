@@ -31,13 +31,14 @@ from dh_kfp_pulumi.reconcile.common import (
     prefixed,
     problems_of,
     require_text,
+    unknown_keys,
     without_outputs,
     without_unknown,
 )
 from dh_kfp_pulumi.specs import PodSettings, problems_from
+from dh_kfp_pulumi.specs.pod import POD_FIELDS
 
 KIND = "job"
-POD_FIELDS: tuple[str, ...] = tuple(PodSettings.model_fields)
 STEP_FIELDS = ("inputs", "parameters", "outputs", "values")
 INPUTS: tuple[str, ...] = (
     "project",
@@ -70,9 +71,7 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
     news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
     problems: list[FieldProblem] = []
-    for key in news:
-        if key not in INPUTS:
-            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    unknown_keys(news, INPUTS, problems)
     require_text(news, "project", problems)
     require_text(news, "name", problems)
     for key in ("inputs", "parameters", "outputs"):

@@ -25,8 +25,10 @@ from typing import Any
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile.common import (
     Plan,
+    adopted,
     check_type,
     digest,
+    get_or_none,
     identity_from_marker,
     is_unknown,
     marker,
@@ -35,6 +37,7 @@ from dh_kfp_pulumi.reconcile.common import (
     plan_props,
     problems_of,
     require_text,
+    unknown_keys,
     without_outputs,
 )
 
@@ -114,9 +117,7 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
 
     news = without_outputs(news, OUTPUTS)
     problems: list[FieldProblem] = []
-    for key in news:
-        if key not in INPUTS:
-            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    unknown_keys(news, INPUTS, problems)
     for key in ("project", "name", "pipeline_id", "version_id"):
         require_text(news, key, problems)
     check_type(news, "wait", bool, "true or false", problems)
@@ -185,21 +186,10 @@ def _wait(props: Mapping[str, Any], run: Any, backend: Any) -> Any:
     return run
 
 
-def _adopt(backend: Any, adopt: str) -> Any:
-    from dh_kfp_pulumi.backends import ApiError
-
-    try:
-        return backend.get_run(adopt)
-    except ApiError as exc:
-        if not exc.not_found and exc.status != 400:
-            raise
-    raise SpecError("run", [FieldProblem("adopt", "no KFP run has this id", adopt, True)])
-
-
 def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
     """Start the run (or adopt the one a crashed attempt started); with `wait`, wait for it."""
     if inputs.get("adopt"):
-        run = _adopt(backend, str(inputs["adopt"]))
+        run = adopted("run", "run", str(inputs["adopt"]), backend.get_run)
     else:
         name = backend.config.experiment_for(str(inputs["project"]))
         experiment = backend.ensure_experiment(name)
@@ -243,14 +233,9 @@ def read(
     """The run's live state; a deleted run is gone (""). Its version and parameters are
     the inputs' live values (a run never changes them, so there is no drift but a delete).
     With no state (an import), project and name come from our marker when we made it."""
-    from dh_kfp_pulumi.backends import ApiError
-
-    try:
-        run = backend.get_run(id)
-    except ApiError as exc:
-        if exc.not_found:
-            return "", {}, {}
-        raise
+    run = get_or_none(backend.get_run, id)
+    if run is None:
+        return "", {}, {}
     base = dict(state) if state else identity_from_marker(run.description, KIND)
     if run.pipeline_id:
         base["pipeline_id"] = run.pipeline_id
@@ -268,12 +253,9 @@ def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
 
     if not state.get("delete_on_destroy"):
         return
-    try:
-        run = backend.get_run(id)
-    except ApiError as exc:
-        if exc.not_found:
-            return
-        raise
+    run = get_or_none(backend.get_run, id)
+    if run is None:
+        return
     if not run.terminal:
         # it may have finished meanwhile; the delete below is what matters
         with contextlib.suppress(ApiError):

@@ -37,8 +37,10 @@ from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
     Plan,
     Undo,
+    adopted,
     digest,
     drop_unknown_problems,
+    get_or_none,
     identity_from_marker,
     is_unknown,
     marker,
@@ -50,15 +52,16 @@ from dh_kfp_pulumi.reconcile.common import (
     same_instant,
     short_hash,
     split_props,
+    unknown_keys,
     without_outputs,
     without_unknown,
 )
-from dh_kfp_pulumi.specs import PodSettings, TaskSpec
+from dh_kfp_pulumi.specs import TaskSpec
+from dh_kfp_pulumi.specs.pod import POD_FIELDS
 
 log = logging.getLogger("dh_kfp_pulumi.reconcile")
 
 KIND = "task"
-POD_FIELDS: tuple[str, ...] = tuple(PodSettings.model_fields)
 TASK_FIELDS: tuple[str, ...] = tuple(TaskSpec.model_fields)
 INPUTS: tuple[str, ...] = (
     "project",
@@ -112,9 +115,7 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
     news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
     problems: list[FieldProblem] = []
-    for key in news:
-        if key not in INPUTS:
-            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    unknown_keys(news, INPUTS, problems)
     for key in ("project", "name", "pipeline_id"):
         require_text(news, key, problems)
     own = has_pod_settings(news)
@@ -477,32 +478,16 @@ def _converge(
 
 
 def _get_or_none(backend: Any, recurring_run_id: str) -> Any:
-    from dh_kfp_pulumi.backends import ApiError
-
     if not recurring_run_id:
         return None
-    try:
-        return backend.get_recurring_run(recurring_run_id)
-    except ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
+    return get_or_none(backend.get_recurring_run, recurring_run_id)
 
 
 def _adopt_recurring_run(backend: Any, adopt: str) -> Any:
-    from dh_kfp_pulumi.backends import ApiError
+    def find(name: str) -> Any:
+        return next(iter(backend.find_recurring_runs(name)), None)
 
-    try:
-        return backend.get_recurring_run(adopt)
-    except ApiError as exc:
-        if not exc.not_found and exc.status != 400:
-            raise
-    found = backend.find_recurring_runs(adopt)
-    if not found:
-        raise SpecError(
-            "task", [FieldProblem("adopt", "no KFP recurring run has this id or name", adopt, True)]
-        )
-    return found[0]
+    return adopted("task", "recurring run", adopt, backend.get_recurring_run, find)
 
 
 class _Experiment:
@@ -568,20 +553,23 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
                     ),
                     None,
                 )
-            if live is None:
-                recurring_run = _create_recurring_run(
-                    backend, desired, experiment(), enabled=desired.enabled
-                )
-                made = recurring_run.id
-                undo.push(
-                    f"delete recurring run {made}", lambda: backend.delete_recurring_run(made)
-                )
-            else:
-                recurring_run, retired = _converge(backend, live, desired, experiment)
+            recurring_run, retired = _create_or_converge(backend, live, desired, experiment, undo)
     outputs = _outputs(
         inputs, version, recurring_run, _experiment_of(recurring_run, experiment), retired, backend
     )
     return uuid.uuid4().hex, outputs
+
+
+def _create_or_converge(
+    backend: Any, live: Any, desired: Any, experiment: _Experiment, undo: Undo
+) -> tuple[Any, list[str]]:
+    """(the recurring run as `desired`, the ids it retired): a new one when none is live
+    (deleted again if the apply fails later), else the live one converged."""
+    if live is not None:
+        return _converge(backend, live, desired, experiment)
+    made = _create_recurring_run(backend, desired, experiment(), enabled=desired.enabled)
+    undo.push(f"delete recurring run {made.id}", lambda: backend.delete_recurring_run(made.id))
+    return made, []
 
 
 def _experiment_of(recurring_run: Any, experiment: _Experiment) -> str:
@@ -602,17 +590,8 @@ def update(
         current = _get_or_none(backend, str(olds.get("recurring_run_id") or ""))
         if news.get("schedule"):
             desired = _desired(news, version.id)
-            if current is None:
-                recurring_run = _create_recurring_run(
-                    backend, desired, experiment(), enabled=desired.enabled
-                )
-                made = recurring_run.id
-                undo.push(
-                    f"delete recurring run {made}", lambda: backend.delete_recurring_run(made)
-                )
-            else:
-                recurring_run, more = _converge(backend, current, desired, experiment)
-                retired += more
+            recurring_run, more = _create_or_converge(backend, current, desired, experiment, undo)
+            retired += more
         elif current is not None:
             if current.enabled:
                 backend.disable_recurring_run(current.id)
@@ -649,7 +628,6 @@ def read(
     `version_id` and `spec_hash`. A task without schedule is gone with its pipeline.
     With no state (an import), `id` is a recurring run's id or name.
     """
-    from dh_kfp_pulumi.backends import ApiError
 
     if not state:
         return _import(id, backend)
@@ -660,19 +638,15 @@ def read(
         if live is None:
             return "", {}, {}
         _live_schedule(outputs, state, live, backend)
-    elif state.get("pipeline_id") and not state.get("own_version"):
-        try:
-            backend.get_pipeline(str(state["pipeline_id"]))
-        except ApiError as exc:
-            if exc.not_found:
-                return "", {}, {}
-            raise
+    elif (
+        state.get("pipeline_id")
+        and not state.get("own_version")
+        and get_or_none(backend.get_pipeline, str(state["pipeline_id"])) is None
+    ):
+        return "", {}, {}
     if state.get("own_version") and outputs.get("version_id"):
-        try:
-            backend.get_version(str(state["pipeline_id"]), str(outputs["version_id"]))
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
+        version_id = str(outputs["version_id"])
+        if get_or_none(backend.get_version, str(state["pipeline_id"]), version_id) is None:
             outputs.update(version_id="", version_name="", spec_hash="")
     outputs["retired_recurring_run_ids"] = [
         r for r in state.get("retired_recurring_run_ids") or [] if _get_or_none(backend, r)
@@ -770,15 +744,10 @@ def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
 
 
 def _delete_own_version(state: Mapping[str, Any], backend: Any, deleted: set[str]) -> None:
-    from dh_kfp_pulumi.backends import ApiError
-
     pipeline_id, version_id = str(state["pipeline_id"]), str(state["version_id"])
-    try:
-        version = backend.get_version(pipeline_id, version_id)
-    except ApiError as exc:
-        if exc.not_found:
-            return
-        raise
+    version = get_or_none(backend.get_version, pipeline_id, version_id)
+    if version is None:
+        return
     mine = marker(KIND, str(state.get("project")), str(state.get("name")))
     if not version.description.startswith(mine + " "):
         return  # the same content built by someone else (the workflow or another task)

@@ -27,7 +27,9 @@ from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
     Plan,
     Undo,
+    adopted,
     drop_unknown_problems,
+    get_or_none,
     identity_from_marker,
     is_unknown,
     marker,
@@ -37,6 +39,7 @@ from dh_kfp_pulumi.reconcile.common import (
     problems_of,
     short_hash,
     split_props,
+    unknown_keys,
     without_outputs,
     without_unknown,
 )
@@ -76,9 +79,7 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
     news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
     problems: list[FieldProblem] = []
-    extra = [k for k in news if k not in INPUTS]
-    for key in extra:
-        problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(INPUTS)}"))
+    unknown_keys(news, INPUTS, problems)
     adopt = news.get("adopt")
     if adopt is not None and not is_unknown(adopt) and (not isinstance(adopt, str) or not adopt):
         problems.append(FieldProblem("adopt", "must be a pipeline id or name", adopt, True))
@@ -428,20 +429,7 @@ def ensure_version(
 
 def adopt_pipeline(backend: Any, adopt: str) -> Any:
     """The pipeline named by an `adopt` input (an id, else a display name)."""
-    from dh_kfp_pulumi.backends import ApiError
-
-    try:
-        return backend.get_pipeline(adopt)
-    except ApiError as exc:
-        if not exc.not_found and exc.status != 400:
-            raise
-    found = backend.find_pipeline(adopt)
-    if found is None:
-        raise SpecError(
-            "workflow",
-            [FieldProblem("adopt", "no KFP pipeline has this id or name", adopt, True)],
-        )
-    return found
+    return adopted("workflow", "pipeline", adopt, backend.get_pipeline, backend.find_pipeline)
 
 
 def _outputs(
@@ -562,29 +550,19 @@ def read(
     newest version, and the inputs hold only what KFP knows (spec_hash from the version's
     description when we made it).
     """
-    from dh_kfp_pulumi.backends import ApiError
-
     if not state:
         return _import(id, backend)
-    try:
-        pipeline = backend.get_pipeline(id)
-    except ApiError as exc:
-        if exc.not_found:
-            return "", {}, {}
-        raise
+    pipeline = get_or_none(backend.get_pipeline, id)
+    if pipeline is None:
+        return "", {}, {}
     outputs = dict(state)
     outputs["pipeline_id"] = pipeline.id
     outputs["pipeline_name"] = pipeline.display_name
     version_id = state.get("version_id")
     gone = not version_id
     if version_id:
-        try:
-            version = backend.get_version(id, version_id)
-            gone = bool(version.pipeline_id) and version.pipeline_id != id
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
-            gone = True
+        version = get_or_none(backend.get_version, id, version_id)
+        gone = version is None or (bool(version.pipeline_id) and version.pipeline_id != id)
     if gone:
         outputs.update(version_id="", version_name="", spec_hash="", ir=None, url="")
     return pipeline.id, outputs, only_inputs(outputs, INPUTS)
