@@ -131,11 +131,15 @@ def create_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
     return wire.experiment(ctx.store.get_experiment(ident))
 
 
-def _experiment(ctx: ServerContext, ident: str, action: str) -> Any:
-    row = ctx.store.get_experiment(ident)
+def _found(row: Any, kind: str, ident: str, action: str) -> Any:
+    """The row, or KFP's NotFound error for the `kind` named `ident`."""
     if row is None:
-        raise not_found("Experiment", ident, action)
+        raise not_found(kind, ident, action)
     return row
+
+
+def _experiment(ctx: ServerContext, ident: str, action: str) -> Any:
+    return _found(ctx.store.get_experiment(ident), "Experiment", ident, action)
 
 
 def get_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
@@ -271,8 +275,7 @@ def upload_pipeline_version(ctx: ServerContext, call: Call) -> dict[str, Any]:
         raise invalid("Failed to create a pipeline version: the query parameter 'pipelineid' is "
                       "missing", "Failed to create a pipeline version")
     spec = ir.read_file(filename, data)
-    if ctx.store.get_pipeline(pipeline_id) is None:
-        raise not_found("Pipeline", pipeline_id, "Failed to create a pipeline version")
+    _pipeline(ctx, pipeline_id, "Failed to create a pipeline version")
     name = call.q("name") or call.q("display_name") or filename
     display_name = call.q("display_name") or name
     with ctx.store.write() as conn:
@@ -347,10 +350,7 @@ def create_pipeline_and_version(ctx: ServerContext, call: Call) -> dict[str, Any
 
 
 def _pipeline(ctx: ServerContext, ident: str, action: str) -> Any:
-    row = ctx.store.get_pipeline(ident)
-    if row is None:
-        raise not_found("Pipeline", ident, action)
-    return row
+    return _found(ctx.store.get_pipeline(ident), "Pipeline", ident, action)
 
 
 def get_pipeline(ctx: ServerContext, call: Call) -> dict[str, Any]:
@@ -360,9 +360,7 @@ def get_pipeline(ctx: ServerContext, call: Call) -> dict[str, Any]:
 def get_pipeline_by_name(ctx: ServerContext, call: Call) -> dict[str, Any]:
     name = call.params["name"]
     row = ctx.store.get_pipeline_by_name(name)
-    if row is None:
-        raise not_found("Pipeline", name, "Failed to get a pipeline by name")
-    return wire.pipeline(row)
+    return wire.pipeline(_found(row, "Pipeline", name, "Failed to get a pipeline by name"))
 
 
 def list_pipelines(ctx: ServerContext, call: Call) -> dict[str, Any]:
@@ -530,10 +528,7 @@ def create_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
 
 
 def _run(ctx: ServerContext, ident: str, action: str) -> Any:
-    row = ctx.store.get_run(ident)
-    if row is None:
-        raise not_found("Run", ident, action)
-    return row
+    return _found(ctx.store.get_run(ident), "Run", ident, action)
 
 
 def run_view(ctx: ServerContext, row: Any) -> dict[str, Any]:
@@ -670,10 +665,7 @@ def create_recurring_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
 
 
 def _recurring_run(ctx: ServerContext, ident: str, action: str) -> Any:
-    row = ctx.store.get_recurring_run(ident)
-    if row is None:
-        raise not_found("RecurringRun", ident, action)
-    return row
+    return _found(ctx.store.get_recurring_run(ident), "RecurringRun", ident, action)
 
 
 def get_recurring_run(ctx: ServerContext, call: Call) -> dict[str, Any]:

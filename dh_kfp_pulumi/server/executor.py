@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dh_kfp_pulumi.server import ir
+from dh_kfp_pulumi.server.loop import Loop
 from dh_kfp_pulumi.server.store import Store, now
 from dh_kfp_pulumi.server.wire import ts
 
@@ -53,9 +54,10 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-class Executor:
+class Executor(Loop):
     def __init__(self, store: Store, data_dir: Path, *, max_concurrent_runs: int,
                  pipeline_root: Path, on_run_end: Callable[[], None] = lambda: None):
+        super().__init__("executor")
         self.store = store
         self.data_dir = data_dir
         self.max_concurrent_runs = max(0, max_concurrent_runs)  # 0: hold runs PENDING
@@ -64,9 +66,6 @@ class Executor:
         self._procs: dict[str, subprocess.Popen] = {}
         self._spare: subprocess.Popen | None = None  # a started worker waiting for a run
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dh-kfp-executor", daemon=True)
 
     def run_dir(self, run_id: str) -> Path:
         return self.data_dir / "runs" / run_id
@@ -86,15 +85,9 @@ class Executor:
                        f"{ts(now())}. Create a new run to execute the pipeline again.")
             self._settle(row["id"], "FAILED", message)
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self) -> None:
         """Server shutdown: stop the loop, kill every worker, record why their runs ended."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        super().stop()
         with self._lock:
             procs = dict(self._procs)
             self._procs.clear()
@@ -107,9 +100,6 @@ class Executor:
             proc.wait()
             self._settle(run_id, "FAILED", "The dh-kfp server was stopped while this run was "
                                            "executing; the run did not complete.")
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def forget(self, run_id: str) -> None:
         """The run is being deleted: stop its worker without recording anything."""
@@ -125,17 +115,15 @@ class Executor:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._reap()
-                self._cancel()
-                self._launch()
-                self._keep_spare()
-            except Exception:  # keep serving; the next turn retries
-                log.exception("executor turn failed")
-            self._wake.wait(0.25 if self._procs else 2.0)
-            self._wake.clear()
+    def _turn(self) -> float:
+        self._reap()
+        self._cancel()
+        self._launch()
+        self._keep_spare()
+        return self._idle()
+
+    def _idle(self) -> float:
+        return 0.25 if self._procs else 2.0
 
     def _reap(self) -> None:
         with self._lock:

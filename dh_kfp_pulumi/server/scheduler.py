@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from dh_kfp_pulumi.server import api, ir
+from dh_kfp_pulumi.server.loop import Loop
 from dh_kfp_pulumi.server.store import Store
 
 log = logging.getLogger("dh_kfp_pulumi.server")
@@ -41,35 +41,17 @@ def _expand_macros(value: Any, scheduled: float, current: float) -> Any:
     return _MACRO.sub(stamp, value)
 
 
-class Scheduler:
+class Scheduler(Loop):
     def __init__(self, store: Store, on_run_created: Callable[[], None]):
+        super().__init__("scheduler")
         self.store = store
         self.on_run_created = on_run_created
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dh-kfp-scheduler", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+    def _turn(self) -> float:
+        return self.turn(time.time())
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            wait = _MAX_IDLE
-            try:
-                wait = self.turn(time.time())
-            except Exception:
-                log.exception("scheduler turn failed")
-            self._wake.wait(max(0.01, wait))
-            self._wake.clear()
+    def _idle(self) -> float:
+        return _MAX_IDLE
 
     def turn(self, moment: float) -> float:
         """Fire what is due at `moment`; return how long to sleep until the next tick."""
