@@ -57,7 +57,6 @@ TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 ACTIVE_STATES = frozenset(
     {"PENDING", "RUNNING", "CANCELING", "PAUSED", "RUNTIME_STATE_UNSPECIFIED"}
 )
-_UNSET_TIME = "1970-01-01T00:00:00Z"
 _PAGE_SIZE = 200  # KFP's maximum
 _EQUALS = 1  # kfp.client.client._FILTER_OPERATIONS["EQUALS"], as kfp.Client sends it
 
@@ -548,13 +547,7 @@ class Backend:
         import kfp_server_api
 
         body = kfp_server_api.V2beta1Run(
-            experiment_id=experiment_id,
-            display_name=name,
-            description=description or None,
-            pipeline_version_reference=kfp_server_api.V2beta1PipelineVersionReference(
-                pipeline_id=pipeline_id, pipeline_version_id=version_id
-            ),
-            runtime_config=self._runtime_config(parameters),
+            **self._run_fields(experiment_id, name, description, pipeline_id, version_id, parameters)
         )
         out = self._call(
             f"create run {name!r}",
@@ -661,13 +654,7 @@ class Backend:
         import kfp_server_api
 
         body = kfp_server_api.V2beta1RecurringRun(
-            experiment_id=experiment_id,
-            display_name=name,
-            description=description or None,
-            pipeline_version_reference=kfp_server_api.V2beta1PipelineVersionReference(
-                pipeline_id=pipeline_id, pipeline_version_id=version_id
-            ),
-            runtime_config=self._runtime_config(parameters),
+            **self._run_fields(experiment_id, name, description, pipeline_id, version_id, parameters),
             max_concurrency=max_concurrency,
             trigger=kfp_server_api.V2beta1Trigger(
                 cron_schedule=kfp_server_api.V2beta1CronSchedule(
@@ -740,12 +727,29 @@ class Backend:
 
     # -- helpers --
 
-    def _runtime_config(self, parameters: Mapping[str, Any] | None) -> Any:
+    def _run_fields(
+        self,
+        experiment_id: str,
+        name: str,
+        description: str,
+        pipeline_id: str,
+        version_id: str,
+        parameters: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What a run and a recurring run are made of alike: where, what, with which inputs."""
         import kfp_server_api
 
-        return kfp_server_api.V2beta1RuntimeConfig(
-            parameters=dict(parameters or {}), pipeline_root=self.config.pipeline_root or None
-        )
+        return {
+            "experiment_id": experiment_id,
+            "display_name": name,
+            "description": description or None,
+            "pipeline_version_reference": kfp_server_api.V2beta1PipelineVersionReference(
+                pipeline_id=pipeline_id, pipeline_version_id=version_id
+            ),
+            "runtime_config": kfp_server_api.V2beta1RuntimeConfig(
+                parameters=dict(parameters or {}), pipeline_root=self.config.pipeline_root or None
+            ),
+        }
 
     def _delete(self, operation: str, fn: Callable[[Any], Any]) -> bool:
         """True when deleted now, False when it was already gone."""
