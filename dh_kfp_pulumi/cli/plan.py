@@ -461,6 +461,8 @@ def _run(
     from pulumi.runtime.mocks import MockMonitor
     from pulumi.runtime.stack import run_pulumi_func
 
+    from dh_kfp_pulumi.engine.program import forget_modules_under
+
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     before = set(sys.modules)
@@ -494,7 +496,7 @@ def _run(
         os.chdir(old_cwd)
         sys.argv = old_argv
         sys.path[:] = old_path
-        _forget_modules_under(main.parent, before)
+        forget_modules_under(main.parent, before)
         logger.handlers.clear()
         logging.Logger.manager.loggerDict.pop(logger.name, None)
     return sorted(monitor.resources)
@@ -507,11 +509,3 @@ def _where(exc: BaseException, directory: Path) -> str:
     ]
     return f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
 
-
-def _forget_modules_under(directory: Path, keep: set[str]) -> None:
-    """Drop modules the program imported from its directory (a next run sees edited code)."""
-    prefix = str(directory.resolve()) + os.sep
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if name not in keep and path and str(Path(path).resolve()).startswith(prefix):
-            del sys.modules[name]

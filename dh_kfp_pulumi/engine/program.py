@@ -142,13 +142,14 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
         # them while asyncio is silenced, not later in the middle of other output.
         gc.collect()
         asyncio_logger.setLevel(old_level)
-        _forget_modules_under(program, before)
+        forget_modules_under(program, before)
     return message
 
 
-def _forget_modules_under(directory: Path, keep: set[str]) -> None:
-    """Drop the modules the run imported from the program's directory, unless their package
-    was loaded before (a program beside the package it uses, e.g. this one's, keeps it)."""
+def forget_modules_under(directory: Path, keep: set[str]) -> None:
+    """Drop the modules the run imported from the program's directory (so a next run sees
+    edited code), unless their package was loaded before (a program beside the package it
+    uses, e.g. this one's, keeps it). `dh-kfp plan` forgets its program's modules too."""
     prefix = str(directory.resolve()) + os.sep
     for name, module in list(sys.modules.items()):
         if name in keep or name.split(".", 1)[0] in keep:
