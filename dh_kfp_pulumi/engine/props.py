@@ -16,7 +16,6 @@ from pulumi.runtime import rpc
 
 SIG = rpc._special_sig_key
 SECRET_SIG = rpc._special_secret_sig
-RESOURCE_SIG = rpc._special_resource_sig
 UNKNOWN = rpc.UNKNOWN
 PROVIDER_KEY = "__provider"  # the pickled dynamic provider, in every dynamic resource's props
 

@@ -67,7 +67,6 @@ SOURCE_FIELDS = (
     "handler",
     "source_origin",
 )
-RUN_OPTIONS = ("wait", "wait_timeout", "delete_on_destroy")
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 __all__ = ["FunctionHandle", "Project", "WorkflowHandle", "new_function", "new_workflow"]

@@ -137,7 +137,6 @@ CREATE TABLE IF NOT EXISTS recurring_runs (
   no_catchup INTEGER NOT NULL DEFAULT 0,
   last_tick REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -331,12 +330,3 @@ class Store:
                              (run_id,)):
             self.task_finished(run_id, task["task_id"], state,
                                error={"code": 10 if state == "CANCELED" else 2, "message": message})
-
-    def meta_get(self, key: str) -> str | None:
-        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
-        return None if row is None else row["value"]
-
-    def meta_set(self, key: str, value: str) -> None:
-        with self.write() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))

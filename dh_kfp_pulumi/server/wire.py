@@ -24,8 +24,6 @@ HTTP_STATUS = {
 INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS = 3, 5, 6
 FAILED_PRECONDITION, UNIMPLEMENTED, INTERNAL = 9, 12, 13
 
-EPOCH = "1970-01-01T00:00:00Z"
-
 
 class ApiError(Exception):
     """A KFP error: a gRPC code, the internal message chain and the user-facing message."""

@@ -145,7 +145,7 @@ def test_a_missing_declared_output_fails_the_step_naming_it(
 
 
 def test_run_local_script_prints_the_result(kit, tmp_path, local_python_path):
-    """examples/parking/run_local.py, as scripts/main.sh runs it."""
+    """examples/parking/run_local.py, as README's `dh-kfp compile` section runs it."""
     import subprocess
     import sys
 
