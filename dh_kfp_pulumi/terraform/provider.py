@@ -172,6 +172,12 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _config(schema: Any, value: Any) -> dict[str, Any]:
+    """A provider or data source config decoded with its schema (null: {})."""
+    _, config = _decode_state({a.name: a for a in schema.attributes}, {}, value)
+    return config or {}
+
+
 class Servicer(ProviderServicer):
     """The framework's servicer with reconcile's plan, and typed values in validation."""
 
@@ -238,8 +244,7 @@ class Servicer(ProviderServicer):
         return super().ImportResourceState(request, context)
 
     def _provider_config(self, value: Any) -> dict[str, Any]:
-        _, config = _decode_state({a.name: a for a in PROVIDER.attributes}, {}, value)
-        return config or {}
+        return _config(PROVIDER, value)
 
     @_guarded
     def ValidateProviderConfig(self, request: Any, context: Any) -> Any:
@@ -255,20 +260,18 @@ class Servicer(ProviderServicer):
 
     @_guarded
     def ValidateDataResourceConfig(self, request: Any, context: Any) -> Any:
-        attrs = {a.name: a for a in PIPELINE.attributes}
-        _, config = _decode_state(attrs, {}, request.config)
         diags = Diagnostics()
-        Pipeline(self.app).validate(diags, request.type_name, config or {})
+        Pipeline(self.app).validate(diags, request.type_name, _config(PIPELINE, request.config))
         return pb.ValidateDataResourceConfig.Response(diagnostics=diags.to_pb())
 
     @_guarded
     def ReadDataSource(self, request: Any, context: Any) -> Any:
-        attrs = {a.name: a for a in PIPELINE.attributes}
-        _, config = _decode_state(attrs, {}, request.config)
-        diags = Diagnostics()
         from tf.iface import ReadDataContext
 
-        state = Pipeline(self.app).read(ReadDataContext(diags, request.type_name), config or {})
+        diags = Diagnostics()
+        config = _config(PIPELINE, request.config)
+        state = Pipeline(self.app).read(ReadDataContext(diags, request.type_name), config)
+        attrs = {a.name: a for a in PIPELINE.attributes}
         encoded = _encode_state(attrs, {}, state, None) if state else to_dynamic_value(None)
         return pb.ReadDataSource.Response(state=encoded, diagnostics=diags.to_pb())
 
