@@ -411,6 +411,11 @@ def _check_action(action: str, expected: str, what: str) -> None:
 # ---- what new_function / new_workflow return ------------------------------------------------
 
 
+def _resource_output(name: str) -> property:
+    """A handle's `name`: the Output of the same name of its `.resource`."""
+    return property(lambda self: getattr(self.resource, name), doc=f"`.resource.{name}`")
+
+
 class WorkflowHandle:
     """A declared workflow: its `Workflow` resource (`.resource`) and `run()`."""
 
@@ -422,21 +427,10 @@ class WorkflowHandle:
         self.props = props  # the Workflow's spec props (a Task with pod settings builds from them)
         self.resource = resource
 
-    @property
-    def pipeline_id(self) -> Output[str]:
-        return self.resource.pipeline_id
-
-    @property
-    def version_id(self) -> Output[str]:
-        return self.resource.version_id
-
-    @property
-    def spec_hash(self) -> Output[str]:
-        return self.resource.spec_hash
-
-    @property
-    def url(self) -> Output[str]:
-        return self.resource.url
+    pipeline_id = _resource_output("pipeline_id")
+    version_id = _resource_output("version_id")
+    spec_hash = _resource_output("spec_hash")
+    url = _resource_output("url")
 
     def run(
         self,

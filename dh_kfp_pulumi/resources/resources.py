@@ -71,34 +71,30 @@ class _KindResource(Resource):
         super().__init__(self._provider(), resource_name, _props(self._kind, props), opts)
 
 
-class Workflow(_KindResource, module=MODULE, name="Workflow"):
+class _PipelineResource(_KindResource):
+    """The outputs of a kind that is a KFP pipeline with a version per spec."""
+
+    pipeline_id: Output[str]
+    pipeline_name: Output[str]
+    version_id: Output[str]
+    version_name: Output[str]
+    spec_hash: Output[str]
+    ir: Output[str | None]
+    url: Output[str]
+
+
+class Workflow(_PipelineResource, module=MODULE, name="Workflow"):
     """A KFP pipeline `<project>-<name>` and one version per compiled spec (the id is the
     pipeline's). Props: `reconcile.workflow`."""
 
     _kind, _provider = "workflow", WorkflowProvider
 
-    pipeline_id: Output[str]
-    pipeline_name: Output[str]
-    version_id: Output[str]
-    version_name: Output[str]
-    spec_hash: Output[str]
-    ir: Output[str | None]
-    url: Output[str]
 
-
-class Job(_KindResource, module=MODULE, name="Job"):
+class Job(_PipelineResource, module=MODULE, name="Job"):
     """One function run alone: a one-step pipeline `<project>-<name>` (the name ends in
     `-job`) and one version per spec. Props: `reconcile.job`."""
 
     _kind, _provider = "job", JobProvider
-
-    pipeline_id: Output[str]
-    pipeline_name: Output[str]
-    version_id: Output[str]
-    version_name: Output[str]
-    spec_hash: Output[str]
-    ir: Output[str | None]
-    url: Output[str]
 
 
 class Task(_KindResource, module=MODULE, name="Task"):
