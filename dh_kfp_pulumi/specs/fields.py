@@ -25,9 +25,11 @@ CODE_SRC_RULE = (
 )
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
-_K8S_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-_ENV_NAME = re.compile(r"[-._A-Za-z][-._A-Za-z0-9]*")
+# Kubernetes' name syntaxes, for `fullmatch` (specs.pod checks pod settings with them too).
+LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # at most 63 in a label
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+ENV_NAME = re.compile(r"[-._A-Za-z][-._A-Za-z0-9]*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
@@ -118,11 +120,11 @@ def check_label(value: str) -> str:
     """A label is a Kubernetes pod label: 'key' or 'key=value' (key may carry a prefix/)."""
     key, sep, val = value.partition("=")
     prefix, slash, name = key.rpartition("/")
-    ok = bool(_K8S_NAME.fullmatch(name))
+    ok = len(name) <= 63 and bool(LABEL_NAME.fullmatch(name))
     if slash:
-        ok = ok and len(prefix) <= 253 and bool(_DNS_SUBDOMAIN.fullmatch(prefix))
+        ok = ok and len(prefix) <= 253 and bool(DNS_SUBDOMAIN.fullmatch(prefix))
     if sep and val:
-        ok = ok and bool(_K8S_NAME.fullmatch(val))
+        ok = ok and len(val) <= 63 and bool(LABEL_NAME.fullmatch(val))
     if not ok:
         raise ValueError(
             "must be a Kubernetes pod label, 'key' or 'key=value': key and value of at most 63 "
@@ -153,7 +155,7 @@ def check_requirement(value: str) -> str:
 
 
 def check_env_name(value: str) -> str:
-    if not _ENV_NAME.fullmatch(value):
+    if not ENV_NAME.fullmatch(value):
         raise ValueError(
             "must be an environment variable name: letters, digits, '_', '-' or '.', not starting with a digit"
         )

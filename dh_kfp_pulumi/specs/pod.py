@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from dh_kfp_pulumi.errors import FieldProblem, FieldValueError, SpecError
+from dh_kfp_pulumi.specs.fields import DNS_LABEL, DNS_SUBDOMAIN, ENV_NAME, LABEL_NAME
 
 # ---------------------------------------------------------------------------------------
 # Kubernetes syntax: quantities, names, labels
@@ -48,10 +49,6 @@ QUANTITY_HELP = (
 _KFP_CPU = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
 _KFP_MEMORY = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 # Pod label prefixes that KFP and Argo set themselves on every step pod.
@@ -128,7 +125,7 @@ def _check_quantity(value: Any, *, positive: bool = False) -> Any:
 
 def check_dns_label(value: str, what: str) -> str:
     """A name Kubernetes uses as a pod volume name (RFC 1123 label, at most 63 characters)."""
-    if not isinstance(value, str) or not _DNS_LABEL.match(value) or len(value) > 63:
+    if not isinstance(value, str) or not DNS_LABEL.fullmatch(value) or len(value) > 63:
         raise ValueError(
             f"{what} must be a Kubernetes DNS label: at most 63 lowercase letters, digits "
             "and '-', starting and ending with a letter or digit"
@@ -138,7 +135,7 @@ def check_dns_label(value: str, what: str) -> str:
 
 def check_dns_subdomain(value: str, what: str) -> str:
     """A Kubernetes object name (RFC 1123 subdomain, at most 253 characters)."""
-    if not isinstance(value, str) or not _DNS_SUBDOMAIN.match(value) or len(value) > 253:
+    if not isinstance(value, str) or not DNS_SUBDOMAIN.fullmatch(value) or len(value) > 253:
         raise ValueError(
             f"{what} must be a Kubernetes object name: lowercase letters, digits, '-' and "
             "'.', starting and ending with a letter or digit, at most 253 characters"
@@ -151,11 +148,11 @@ def check_label_key(key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise ValueError("a label key must be a non-empty string")
     prefix, _, name = key.rpartition("/")
-    if prefix and (not _DNS_SUBDOMAIN.match(prefix) or len(prefix) > 253):
+    if prefix and (not DNS_SUBDOMAIN.fullmatch(prefix) or len(prefix) > 253):
         raise ValueError(
             "the label key prefix (before '/') must be a DNS subdomain such as example.com"
         )
-    if not _LABEL_NAME.match(name) or len(name) > 63:
+    if not LABEL_NAME.fullmatch(name) or len(name) > 63:
         raise ValueError(
             "a label key name must be at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
@@ -167,7 +164,7 @@ def check_label_value(value: Any) -> str:
     """A Kubernetes label value: empty, or like a label name (at most 63 characters)."""
     if not isinstance(value, str):
         raise ValueError("a label value must be a string (quote numbers and booleans)")
-    if value and (not _LABEL_NAME.match(value) or len(value) > 63):
+    if value and (not LABEL_NAME.fullmatch(value) or len(value) > 63):
         raise ValueError(
             "a label value must be empty or at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
@@ -190,7 +187,7 @@ def parse_label(text: Any) -> tuple[str, str]:
 
 
 def _check_env_name(name: Any) -> str:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
+    if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
         raise ValueError(
             "an env var name must be letters, digits, '_', '-' or '.', not starting with a digit"
         )
@@ -498,7 +495,7 @@ class Resources(_Model):
         if not isinstance(v, str) or not v:
             raise ValueError("must be an accelerator name such as nvidia.com/gpu")
         prefix, _, name = v.rpartition("/")
-        if (prefix and not _DNS_SUBDOMAIN.match(prefix)) or not _LABEL_NAME.match(name):
+        if (prefix and not DNS_SUBDOMAIN.fullmatch(prefix)) or not LABEL_NAME.fullmatch(name):
             raise ValueError(
                 "must be an accelerator resource name such as nvidia.com/gpu or amd.com/gpu"
             )
