@@ -670,9 +670,16 @@ def _live_schedule(
     elif live.interval_second:
         outputs["schedule"] = f"@every {live.interval_second}s"
     outputs["cron"] = live.cron
-    outputs["enabled"] = live.enabled
-    outputs["max_concurrency"] = live.max_concurrency
-    outputs["catchup"] = not live.no_catchup
+    # An option the user left unset stays unset while KFP holds its default: a fresh
+    # deployment must not read back as drift.
+    for key, value in (
+        ("enabled", live.enabled),
+        ("max_concurrency", live.max_concurrency),
+        ("catchup", not live.no_catchup),
+    ):
+        wanted = state.get(key)
+        if value != (DEFAULTS[key] if wanted is None else wanted):
+            outputs[key] = value
     for key in ("start_time", "end_time"):
         if not same_instant(state.get(key), getattr(live, key)):
             outputs[key] = getattr(live, key) or None

@@ -76,6 +76,8 @@ def test_a_second_up_makes_no_kfp_write(stack, kfp):
     result = stack("up")
     assert result.changed() == []
     assert kfp.writes() == {}
+    # nor does a fresh deployment read back as drift
+    assert stack("preview", refresh=True).changed("refresh") == []
 
 
 def test_changed_function_code_makes_one_new_version_and_moves_the_schedule(stack, kfp):

@@ -67,6 +67,10 @@ def test_schedule_create_move_toggle_drift_delete(config, kfp_server, wf):
     assert out["experiment_id"] == live.experiment_id
     assert Backend(config).find_experiment("demo").id == live.experiment_id  # default: project
     assert out["retired_recurring_run_ids"] == []
+    # read right after create: options left unset at KFP's defaults are not drift
+    _, fresh_out, fresh_inputs = task.read(tid, out, Backend(config))
+    assert fresh_inputs == {k: v for k, v in out.items() if k in task.INPUTS}
+    assert task.plan(fresh_out, inputs).changes == []
 
     # a retried create adopts the schedule it made (found by its marker), writing nothing
     before = writes(kfp_server.url)
