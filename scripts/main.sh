@@ -12,6 +12,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 # local stack's provider finds the same server through this variable.
 export DH_KFP_DATA_DIR="${DH_KFP_DATA_DIR:-$PWD/.dh-kfp/server}"
 env_prefix="DH_KFP_DATA_DIR=$DH_KFP_DATA_DIR PATH=$PWD/.venv/bin:\$PATH"
+[[ -n "${DH_KFP_STATE_DIR:-}" ]] && env_prefix="$env_prefix DH_KFP_STATE_DIR=$DH_KFP_STATE_DIR"
 
 echo "== dh-kfp server start"
 dh-kfp server start
