@@ -1,8 +1,12 @@
-"""BackendConfig from stack config, and what never leaks the token. No server needed."""
+"""BackendConfig from stack config, and what never leaks the token. No KFP server needed (a
+loopback stand-in echoes the token back, as a proxy's error page may)."""
 
 from __future__ import annotations
 
+import json
 import pickle
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -84,3 +88,42 @@ def test_unreachable_host_is_a_clear_backend_error_without_the_token():
     text = str(info.value)
     assert "127.0.0.1:9" in text and TOKEN not in text
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+class _EchoingProxy(BaseHTTPRequestHandler):
+    """Healthy, then every API call refused with a body that repeats the request's headers."""
+
+    seen: list[str] = []
+
+    def do_GET(self):
+        self.seen.append(self.headers.get("Authorization", ""))
+        if self.path.endswith("/healthz"):
+            status, body = 200, {"multi_user": False}
+        else:
+            status, body = 403, {"error": f"denied: {dict(self.headers)}", "code": 7}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_token_is_sent_and_scrubbed_from_what_kfp_echoes():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        backend = Backend(BackendConfig(host=host, token=TOKEN, request_timeout=5))
+        with pytest.raises(BackendError) as info:
+            backend.get_pipeline("p")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"Bearer {TOKEN}" in _EchoingProxy.seen  # the token is sent
+    text = f"{info.value} {info.value!r}"
+    assert "HTTP 403" in text and "denied" in text and "Bearer ***" in text
+    assert TOKEN not in text
