@@ -269,3 +269,22 @@ def test_busy_schedule_is_retired_then_deleted(config, kfp_server):
         backend.get_recurring_run(old)
     task.delete(tid, out4, Backend(config))
     workflow.delete(pid, w_out, Backend(config))
+
+
+def test_schedule_options_reach_kfp_and_read_back_without_drift(config, kfp_server, wf):
+    options = {
+        "enabled": False,
+        "max_concurrency": 3,
+        "catchup": False,
+        "start_time": "2031-01-02T03:04:05Z",
+        "end_time": "2032-01-02T03:04:05+00:00",  # the same instant as KFP's Z form
+    }
+    inputs = checked(config, task_props(wf, name="options", **options))
+    tid, out = task.create(inputs, Backend(config))
+    live = Backend(config).get_recurring_run(out["recurring_run_id"])
+    assert (live.enabled, live.max_concurrency, live.no_catchup) == (False, 3, True)
+    assert live.start_time == "2031-01-02T03:04:05Z" and live.end_time == "2032-01-02T03:04:05Z"
+    _, live_out, live_inputs = task.read(tid, out, Backend(config))
+    assert {k: live_inputs[k] for k in options} == options
+    assert task.plan(live_out, inputs).changes == []
+    task.delete(tid, out, Backend(config))
