@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from kfp_kit import kfp_client, writes
-from reconcile_kit import FAILING, run_props, workflow_props
+from reconcile_kit import FAILING, run_props, task_props, workflow_props
 
 from dh_kfp_pulumi.backends import Backend, RunFailed
-from dh_kfp_pulumi.reconcile import run, workflow
+from dh_kfp_pulumi.reconcile import run, task, workflow
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +107,25 @@ def test_adopt_a_run_by_id(config, kfp_server, wf):
     with pytest.raises(Exception, match="adopt"):
         run.create(checked(config, run_props(wf, adopt="no-such-run")), Backend(config))
     Backend(config).wait_run(rid, timeout=120)
+
+
+def test_stack_experiment_and_pipeline_root_reach_runs_and_schedules(
+    config, kfp_server, wf, tmp_path
+):
+    root = str(tmp_path / "outputs")
+    stack = replace(config, experiment="team-exp", pipeline_root=root)
+    inputs = checked(stack, run_props(wf, name="rooted", inputs={"x": 1, "word": "r"}))
+    rid, out = run.create(inputs, Backend(stack))
+    experiment = Backend(stack).find_experiment("team-exp")
+    assert experiment is not None and out["experiment_id"] == experiment.id
+    client = kfp_client(kfp_server.url)
+    assert client.get_run(rid).runtime_config.pipeline_root == root
+
+    t_inputs, problems = task.check(task_props(wf, name="rooted"), stack)
+    assert problems == []
+    tid, t_out = task.create(t_inputs, Backend(stack))
+    assert t_out["experiment_id"] == experiment.id
+    live = client.get_recurring_run(t_out["recurring_run_id"])
+    assert live.runtime_config.pipeline_root == root
+    task.delete(tid, t_out, Backend(stack))
+    Backend(stack).wait_run(rid, timeout=120)
