@@ -164,7 +164,7 @@ def build_function_job(
             base_dir=base_dir,
             workflow_image=None,
             default_image=default_image,
-            pod=_pod_plan(task, profiles, function.labels, image_pull_secrets),
+            pod=_pod_plan(task, profiles, (), image_pull_secrets),  # labels: the step's
         )
 
         def body(*args: Any) -> None:
@@ -306,7 +306,6 @@ class _PodPlan:
     settings: PodSettings | None
     labels: tuple[str, ...]
     image_pull_secrets: tuple[str, ...]
-    apply: Callable[..., None]
 
 
 def _pod_plan(
@@ -325,17 +324,11 @@ def _pod_plan(
     pull = tuple(image_pull_secrets or ())
     if settings is None and not labels and not pull:
         return None
-    try:
-        from dh_kfp_pulumi.platform import apply_pod_settings
-        from dh_kfp_pulumi.specs.pod import resolve_profile
-    except ImportError:
-        raise BuildError(
-            "pod settings (task settings, workflow labels, image pull secrets) are not "
-            "supported yet by this build"
-        ) from None
     if settings is not None:
+        from dh_kfp_pulumi.specs.pod import resolve_profile
+
         settings = resolve_profile(settings, profiles or {})
-    return _PodPlan(settings, labels, pull, apply_pod_settings)
+    return _PodPlan(settings, labels, pull)
 
 
 class _Session:
@@ -387,12 +380,18 @@ class _Session:
         task.set_display_name(call.name)
         for name, value in function.envs:
             task.set_env_variable(name, value)
-        if self._pod is not None:
-            self._pod.apply(
+        function_labels = self._specs[call.function].labels
+        if self._pod is not None or function_labels:
+            from dh_kfp_pulumi.platform import apply_pod_settings
+
+            pod = self._pod or _PodPlan(None, (), ())
+            apply_pod_settings(
                 task,
-                self._pod.settings or PodSettings(),
-                labels=self._pod.labels,
-                image_pull_secrets=self._pod.image_pull_secrets,
+                pod.settings or PodSettings(),
+                labels=pod.labels,
+                image_pull_secrets=pod.image_pull_secrets,
+                function_labels=function_labels,
+                function=call.function,
             )
         return task
 

@@ -35,17 +35,22 @@ def apply_pod_settings(
     *,
     labels: Sequence[str] = (),
     image_pull_secrets: Sequence[str] = (),
+    function_labels: Sequence[str] = (),
+    function: str = "",
 ) -> None:
-    """Apply resolved pod settings, the workflow's labels and the pull secrets to one step.
+    """Apply resolved pod settings, the labels and the pull secrets to one step.
 
-    `settings` must come out of `resolve_profile` (a set `profile` is refused, so that a
-    profile can never be silently ignored).
+    `labels` are the workflow's, `function_labels` those of the step's `function`; for a
+    key in both, the function's value wins (the more specific one, as a task's settings
+    win over its profile's). `settings` must come out of `resolve_profile` (a set
+    `profile` is refused, so that a profile can never be silently ignored).
     """
     if settings.profile is not None:
         raise ValueError(
             f"profile {settings.profile!r} is not resolved: call resolve_profile() first"
         )
-    pod_labels = _pod_labels(labels)
+    pod_labels = dict(_pod_labels(labels, "workflow"))
+    pod_labels.update(_pod_labels(function_labels, f"function {function!r}"))
     pull_secrets = _pull_secrets(image_pull_secrets)
 
     for entry in settings.node_selector or []:
@@ -81,7 +86,7 @@ def apply_pod_settings(
             )
     if settings.caching is not None:
         task.set_caching_options(enable_caching=settings.caching)
-    for key, value in pod_labels:
+    for key, value in pod_labels.items():
         kubernetes.add_pod_label(task, label_key=key, label_value=value)
     if pull_secrets:
         kubernetes.set_image_pull_secrets(task, pull_secrets)
@@ -170,8 +175,8 @@ def _node_affinity(task: PipelineTask, term: NodeSelectorTerm, weight: int | Non
     )
 
 
-def _pod_labels(labels: Sequence[str]) -> list[tuple[str, str]]:
-    """The workflow's labels as (key, value); a label repeated with another value is an error."""
+def _pod_labels(labels: Sequence[str], subject: str) -> list[tuple[str, str]]:
+    """Labels as (key, value); a label repeated with another value is an error."""
     problems: list[FieldProblem] = []
     out: dict[str, str] = {}
     for i, text in enumerate(labels):
@@ -188,7 +193,7 @@ def _pod_labels(labels: Sequence[str]) -> list[tuple[str, str]]:
             )
         out.setdefault(key, value)
     if problems:
-        raise SpecError("workflow", problems)
+        raise SpecError(subject, problems)
     return list(out.items())
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dh_kfp_pulumi.build import build_workflow
+from dh_kfp_pulumi.build import build_function_job, build_workflow
 from dh_kfp_pulumi.errors import SpecError
 from dh_kfp_pulumi.specs import parse_function, parse_task, parse_workflow
 
@@ -85,3 +85,35 @@ def test_same_settings_same_hash_and_a_profile_change_is_a_new_hash():
 def test_unknown_profile_fails_the_build_listing_the_defined_ones():
     with pytest.raises(SpecError, match=r"profile: unknown profile; defined: 1xa100"):
         build(seed_task(profile="2xh100"))
+
+
+def test_function_labels_are_pod_labels_of_its_steps_and_win_over_the_workflows():
+    def executors(result):
+        platform = list(yaml.safe_load_all(result.yaml))[1]
+        return platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+    downloader, extractor = (
+        parse_function(
+            {"name": name, "kind": "python", "code_src": src, "handler": handler, **extra},
+            project="parking",
+        )
+        for name, src, handler, extra in (
+            ("downloader-funct", "src/download.py", "download",
+             {"labels": ["net=egress", "team=ingest"]}),
+            ("extract-parkings", "src/extract.py", "extract", {}),
+        )
+    )  # fmt: skip
+    workflow = parse_workflow(
+        {"name": "workflow", "kind": "kfp", "code_src": "pipeline.py", "handler": "myhandler",
+         "labels": ["team=data"]},
+        project="parking",
+    )  # fmt: skip
+    result = build_workflow(workflow, [downloader, extractor], base_dir=PARKING)
+    labels = {k: v["podMetadata"]["labels"] for k, v in executors(result).items()}
+    assert labels == {
+        "exec-download": {"team": "ingest", "net": "egress"},
+        "exec-extract-parking": {"team": "data"},
+    }
+    job = build_function_job(downloader, inputs={"url": "u"}, base_dir=PARKING)
+    (job_executor,) = executors(job).values()
+    assert job_executor["podMetadata"] == {"labels": {"net": "egress", "team": "ingest"}}
