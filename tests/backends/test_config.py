@@ -91,12 +91,20 @@ def test_unreachable_host_is_a_clear_backend_error_without_the_token():
 
 
 class _EchoingProxy(BaseHTTPRequestHandler):
-    """Healthy, then every API call refused with a body that repeats the request's headers."""
+    """Healthy, then every API call refused with a body that repeats the request's headers
+    (as a proxy's error page may); each request is recorded in `seen`."""
 
-    seen: list[str] = []
+    seen: list[dict] = []
 
-    def do_GET(self):
-        self.seen.append(self.headers.get("Authorization", ""))
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.seen.append(
+            {
+                "path": self.path,
+                "authorization": self.headers.get("Authorization", ""),
+                "body": self.rfile.read(length).decode() if length else "",
+            }
+        )
         if self.path.endswith("/healthz"):
             status, body = 200, {"multi_user": False}
         else:
@@ -108,22 +116,44 @@ class _EchoingProxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    do_GET = do_POST = _answer
+
     def log_message(self, *args):
         pass
 
 
-def test_token_is_sent_and_scrubbed_from_what_kfp_echoes():
+@pytest.fixture
+def echoing_kfp():
+    """(the stand-in's URL, the requests it saw)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingProxy)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    _EchoingProxy.seen = []
     try:
-        host = f"http://127.0.0.1:{server.server_address[1]}"
-        backend = Backend(BackendConfig(host=host, token=TOKEN, request_timeout=5))
-        with pytest.raises(BackendError) as info:
-            backend.get_pipeline("p")
+        yield f"http://127.0.0.1:{server.server_address[1]}", _EchoingProxy.seen
     finally:
         server.shutdown()
         server.server_close()
-    assert f"Bearer {TOKEN}" in _EchoingProxy.seen  # the token is sent
+
+
+def test_token_is_sent_and_scrubbed_from_what_kfp_echoes(echoing_kfp):
+    host, seen = echoing_kfp
+    backend = Backend(BackendConfig(host=host, token=TOKEN, request_timeout=5))
+    with pytest.raises(BackendError) as info:
+        backend.get_pipeline("p")
+    assert seen[-1]["authorization"] == f"Bearer {TOKEN}"  # the token is sent
     text = f"{info.value} {info.value!r}"
     assert "HTTP 403" in text and "denied" in text and "Bearer ***" in text
     assert TOKEN not in text
+
+
+def test_namespace_and_verify_ssl_reach_kfp(echoing_kfp):
+    host, seen = echoing_kfp
+    config = BackendConfig(host=host, namespace="team-a", verify_ssl=False, request_timeout=5)
+    backend = Backend(config)
+    with pytest.raises(BackendError):
+        backend.list_pipelines()
+    assert "namespace=team-a" in seen[-1]["path"]
+    with pytest.raises(BackendError):
+        backend.create_pipeline("demo-p")
+    assert json.loads(seen[-1]["body"])["namespace"] == "team-a"
+    assert backend._api()._existing_config.verify_ssl is False  # kfp.Client's TLS setting
