@@ -63,3 +63,10 @@ def test_job_runs(config):
     assert job.read(pid, out, Backend(config))[0] == pid
     job.delete(pid, out, Backend(config))
     assert job.read(pid, out, Backend(config)) == ("", {}, {})
+
+
+def test_function_description_describes_the_job_pipeline(offline_config):
+    described = job_props(function={**FUNCTION, "description": "Adds one."})
+    inputs, problems = job.check(described, offline_config)
+    assert problems == []
+    assert "\n  description: Adds one.\n" in job.build(inputs, offline_config).yaml

@@ -155,3 +155,10 @@ def test_concurrent_creates_of_one_workflow_converge(config, kfp_server):
     ]
     assert versions(kfp_server.url, pid) == [results[0][1]["version_name"]]
     workflow.delete(pid, results[0][1], Backend(config))
+
+
+def test_description_is_the_pipelines(config, kfp_server):
+    inputs = checked(config, name="described", description="Parking lots, nightly.")
+    pid, out = workflow.create(inputs, Backend(config))
+    assert kfp_client(kfp_server.url).get_pipeline(pid).description == "Parking lots, nightly."
+    workflow.delete(pid, out, Backend(config))
