@@ -22,9 +22,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kfp.dsl import pipeline_channel
-from kfp.dsl import utils as kfp_utils
-
 from dh_kfp_pulumi.errors import BuildError
 
 __all__ = [
@@ -40,6 +37,24 @@ ACTIONS = ("job",)
 _RESERVED = frozenset({"Output"})
 
 _ACTIVE: ContextVar[PipelineContext | None] = ContextVar("dh_kfp_pipeline_context", default=None)
+
+
+# kfp is imported when a build uses it, not with this module: pipeline files import this
+# module, and importing kfp takes half a second.
+def _task_name(step_name: str) -> str:
+    """The KFP task name of a step (kfp's rule: `extract_parking` -> `extract-parking`)."""
+    from kfp.dsl import utils
+
+    return utils.maybe_rename_for_k8s(step_name)
+
+
+def _is_channel(value: Any) -> bool:
+    """True for a pipeline parameter or a step output (a kfp PipelineChannel)."""
+    if "kfp.dsl.pipeline_channel" not in sys.modules:
+        return False  # kfp not loaded: no channel can exist
+    from kfp.dsl import pipeline_channel
+
+    return isinstance(value, pipeline_channel.PipelineChannel)
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,7 @@ class PipelineContext:
         call = self._check(name, function, action, inputs, outputs, parameters, values, _caller())
         step = Step(call, self._factory.create_task(call))
         self._steps[call.name] = step
-        self._task_names[kfp_utils.maybe_rename_for_k8s(call.name)] = call.name
+        self._task_names[_task_name(call.name)] = call.name
         return step
 
     def _check(
@@ -163,7 +178,7 @@ class PipelineContext:
 
         if not isinstance(name, str) or not name.strip():
             raise fail("name", "must be a non-empty string", name)
-        task_name = kfp_utils.maybe_rename_for_k8s(name)
+        task_name = _task_name(name)
         if not task_name:
             raise fail(
                 "name", "needs at least one letter or digit (KFP names tasks after steps)", name
@@ -273,7 +288,7 @@ def _check_arguments(field: str, given: Any, fail) -> dict[str, Any]:
 
 
 def _check_argument(field: str, value: Any, fail) -> Any:
-    if isinstance(value, pipeline_channel.PipelineChannel):
+    if _is_channel(value):
         return value
     if isinstance(value, (Step, StepOutputs)):
         raise fail(field, "pass one output of a step, as in step.outputs['key']", value)
@@ -310,7 +325,7 @@ def _literal(value: Any) -> Any:
                 raise _NotLiteral(f"dict keys must be strings, not {type(key).__name__}")
             out[key] = _literal(item)
         return out
-    if isinstance(value, pipeline_channel.PipelineChannel):
+    if _is_channel(value):
         raise _NotLiteral(
             "a pipeline parameter or step output must be a value of its own, not inside a list or dict"
         )

@@ -264,3 +264,12 @@ def test_bad_outputs():
 def test_literals_are_normalised():
     assert dsl._literal((1, "a", None, {"k": (True, 2.5)})) == [1, "a", None, {"k": [True, 2.5]}]
     assert dsl.literal_json({"b": 1, "a": [2]}) == '{"a":[2],"b":1}'
+
+
+def test_importing_the_dsl_loads_no_kfp():
+    """Pipeline files import it: kfp (half a second) loads only when a build runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, dh_kfp_pulumi.dsl; assert 'kfp' not in sys.modules, 'kfp loaded'"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
