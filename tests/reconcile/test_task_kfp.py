@@ -10,6 +10,7 @@ from reconcile_kit import task_props, with_settings, workflow_props
 
 from dh_kfp_pulumi.backends import ApiError, Backend
 from dh_kfp_pulumi.reconcile import task, workflow
+from dh_kfp_pulumi.reconcile.common import get_or_none
 
 SLEEPER = "import time\n\ndef add(x, word):\n    time.sleep(float(x))\n    return {'y': word}\n"
 
@@ -288,3 +289,49 @@ def test_schedule_options_reach_kfp_and_read_back_without_drift(config, kfp_serv
     assert {k: live_inputs[k] for k in options} == options
     assert task.plan(live_out, inputs).changes == []
     task.delete(tid, out, Backend(config))
+
+
+class RefusesEnable(Backend):
+    """KFP refuses to enable the schedule a move has just made (the old one is still on)."""
+
+    def __init__(self, config, keep):
+        super().__init__(config)
+        self.keep = keep
+
+    def enable_recurring_run(self, rid):
+        if rid != self.keep:
+            raise ApiError("enable refused", status=500, operation="enable")
+        super().enable_recurring_run(rid)
+
+
+def test_a_failed_move_restores_the_old_schedule_and_removes_the_new(config, wf):
+    inputs = checked(config, task_props(wf, name="unmoved"))
+    tid, out = task.create(inputs, Backend(config))
+    old = out["recurring_run_id"]
+    moved = checked(config, task_props(wf, name="unmoved", schedule="0 6 * * *"))
+    with pytest.raises(ApiError, match="enable refused"):
+        task.update(tid, out, moved, RefusesEnable(config, keep=old))
+    left = Backend(config).find_recurring_runs("demo-unmoved")
+    assert [(r.id, r.enabled, r.cron) for r in left] == [(old, True, "0 5 4 * * *")]
+    task.delete(tid, out, Backend(config))
+
+
+def test_an_own_version_is_deleted_by_the_task_that_made_it_when_nothing_uses_it(config, wf):
+    def made(name, **extra):
+        props = with_settings(task_props(wf, name=name, **extra), wf)
+        return task.create(checked(config, props), Backend(config))
+
+    def exists(version_id):
+        return get_or_none(Backend(config).get_version, wf["pipeline_id"], version_id) is not None
+
+    a_id, a = made("own-a", schedule=None)
+    c_id, c = made("own-c", schedule=None)
+    assert c["version_id"] == a["version_id"]  # the same build: found, not uploaded again
+    task.delete(c_id, c, Backend(config))
+    assert exists(a["version_id"])  # made by own-a: not own-c's to delete
+    b_id, b = made("own-b")
+    assert b["version_id"] == a["version_id"]
+    task.delete(a_id, a, Backend(config))
+    assert exists(a["version_id"])  # own-b's schedule still runs it
+    task.delete(b_id, b, Backend(config))
+    Backend(config).delete_version(wf["pipeline_id"], a["version_id"])
