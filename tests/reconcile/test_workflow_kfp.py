@@ -162,3 +162,20 @@ def test_description_is_the_pipelines(config, kfp_server):
     pid, out = workflow.create(inputs, Backend(config))
     assert kfp_client(kfp_server.url).get_pipeline(pid).description == "Parking lots, nightly."
     workflow.delete(pid, out, Backend(config))
+
+
+def test_read_counts_a_version_of_another_pipeline_as_gone(config, kfp_server):
+    """A KFP that looks a version up by its id alone may answer for another pipeline's."""
+    inputs = checked(config, name="mine")
+    pid, out = workflow.create(inputs, Backend(config))
+    other_pid, other = workflow.create(checked(config, name="theirs"), Backend(config))
+
+    class IgnoresPipelineId(Backend):
+        def get_version(self, pipeline_id, version_id):
+            return super().get_version(other_pid, version_id)
+
+    state = {**out, "version_id": other["version_id"]}
+    _, live, live_inputs = workflow.read(pid, state, IgnoresPipelineId(config))
+    assert live["version_id"] == "" and live_inputs["spec_hash"] == ""
+    for i, o in ((pid, out), (other_pid, other)):
+        workflow.delete(i, o, Backend(config))
