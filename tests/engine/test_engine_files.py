@@ -106,6 +106,19 @@ def test_removed_resources_are_deleted_dependents_first(files):
     assert [r["type"] for r in files.state()["resources"]] == ["pulumi:pulumi:Stack"]
 
 
+
+def test_delete_order_follows_dependencies_over_the_states_order():
+    def entry(name, **deps):
+        return engine.ResourceState(f"urn:pulumi:s::p::t::{name}", "t", True, **deps)
+
+    # a state where a dependent comes first (say, a dependency added by a later update)
+    user = entry("user", property_dependencies={"x": ["urn:pulumi:s::p::t::base"]})
+    child = entry("child", parent="urn:pulumi:s::p::t::user")
+    base, lone = entry("base"), entry("lone")
+    order = [e.name for e in engine.delete_order([child, user, base, lone])]
+    assert order.index("child") < order.index("user") < order.index("base")
+    assert order[0] == "lone"  # the rest: the reverse of the state's order
+
 def test_preview_plans_without_changing_anything(files):
     files.spec(A, B)
     plan = files.preview()
