@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# name -> module that defines it; filled in as the modules land.
+# name -> the module that defines it
 _LAZY: dict[str, str] = {
     "Project": "dh_kfp_pulumi.resources.project",
     "new_workflow": "dh_kfp_pulumi.resources.project",

@@ -807,12 +807,8 @@ def _make_client(host: str, config: BackendConfig, translate: Callable[..., Back
 
 def _embedded_server_url(data_dir: str | None) -> str:
     """Start (or find) the embedded server and return its URL."""
-    try:
-        from dh_kfp_pulumi.server import lifecycle
-    except ImportError as exc:  # pragma: no cover - the server ships with the package
-        raise BackendError(
-            f"no KFP host is configured (dh-kfp:host) and the embedded server is not available: {exc}"
-        ) from None
+    from dh_kfp_pulumi.server import lifecycle
+
     try:
         info = lifecycle.start(data_dir or None)
     except BackendError:
