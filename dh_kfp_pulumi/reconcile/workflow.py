@@ -18,7 +18,9 @@ use them).
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -296,7 +298,42 @@ def _source_fields(spec: Any) -> dict[str, Any]:
 
 
 def build_specs(workflow: Any, functions: list[Any], task: Any = None, *, config: Any) -> Any:
-    """build_workflow with the stack's build settings (default image, profiles, pull secrets)."""
+    """build_workflow with the stack's build settings (default image, profiles, pull secrets).
+
+    An engine builds the same props in `check` and again in `create`/`update` (Terraform
+    several times per command), so builds whose sources are all inline text are memoized
+    by content; a `code_src` may change on disk between calls and is always rebuilt.
+    """
+    settings = {
+        "profiles": getattr(config, "profiles", None) or {},
+        "default_image": getattr(config, "image", None),
+        "image_pull_secrets": list(getattr(config, "image_pull_secrets", ()) or ()),
+    }
+    specs = [workflow, *functions]
+    if any(getattr(spec, "code_src", None) for spec in specs):
+        return _build(workflow, functions, task, settings)
+    key = json.dumps(
+        [[s.model_dump(mode="json") for s in specs],
+         task.model_dump(mode="json") if task is not None else None, settings],
+        sort_keys=True, default=str,
+    )  # fmt: skip
+    with _BUILT_LOCK:
+        built = _BUILT.get(key)
+    if built is None:
+        built = _build(workflow, functions, task, settings)
+        with _BUILT_LOCK:
+            _BUILT[key] = built
+            while len(_BUILT) > _BUILT_MAX:
+                _BUILT.pop(next(iter(_BUILT)))
+    return built
+
+
+_BUILT: dict[str, Any] = {}  # content key -> BuildResult (frozen), oldest first
+_BUILT_LOCK = threading.Lock()
+_BUILT_MAX = 64
+
+
+def _build(workflow: Any, functions: list[Any], task: Any, settings: Mapping[str, Any]) -> Any:
     from dh_kfp_pulumi.build import build_workflow
 
     return build_workflow(
@@ -304,9 +341,9 @@ def build_specs(workflow: Any, functions: list[Any], task: Any = None, *, config
         functions,
         task,
         base_dir=os.getcwd(),
-        profiles=getattr(config, "profiles", None) or {},
-        default_image=getattr(config, "image", None),
-        image_pull_secrets=tuple(getattr(config, "image_pull_secrets", ()) or ()),
+        profiles=settings["profiles"],
+        default_image=settings["default_image"],
+        image_pull_secrets=tuple(settings["image_pull_secrets"]),
     )
 
 

@@ -29,6 +29,25 @@ def test_workflow_check_computes_a_stable_hash(offline_config):
     assert changed["spec_hash"] != inputs["spec_hash"]
 
 
+def test_workflow_builds_once_for_check_and_apply(offline_config, monkeypatch):
+    """check and create/update build the same inline props: one compile, not two."""
+    import dh_kfp_pulumi.build as build_module
+
+    calls = []
+    real = build_module.build_workflow
+    monkeypatch.setattr(
+        build_module, "build_workflow", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    props = workflow_props(name="memo", code="def add(x, word):\n    return {'y': 'memo'}\n")
+    inputs, problems = workflow.check(props, offline_config)
+    assert problems == [] and len(calls) == 1
+    assert workflow.build(inputs, offline_config).spec_hash == inputs["spec_hash"]
+    assert len(calls) == 1
+    other = dict(props, image="python:3.12-slim")
+    assert workflow.check(other, offline_config)[0]["spec_hash"] != inputs["spec_hash"]
+    assert len(calls) == 2
+
+
 def test_workflow_check_hash_follows_the_default_image(offline_config):
     from dataclasses import replace
 
