@@ -84,6 +84,10 @@ def apply_pod_settings(
             kubernetes.use_secret_as_env(
                 task, secret_name=ref.secret, secret_key_to_env={ref.key: ref.env}
             )
+    if settings.run_as_user is not None or settings.run_as_group is not None:
+        kubernetes.set_security_context(
+            task, run_as_user=settings.run_as_user, run_as_group=settings.run_as_group
+        )
     if settings.caching is not None:
         task.set_caching_options(enable_caching=settings.caching)
     for key, value in pod_labels.items():

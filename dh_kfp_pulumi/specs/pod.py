@@ -802,6 +802,55 @@ def parse_secret(text: Any) -> SecretRef:
 
 
 # ---------------------------------------------------------------------------------------
+# Security context and what KFP cannot express
+# ---------------------------------------------------------------------------------------
+
+# Kubernetes' range for runAsUser / runAsGroup (apimachinery's IsValidUserID/IsValidGroupID).
+MAX_ID = 2**31 - 1
+
+
+def check_id(value: Any, what: str) -> int:
+    """A user or group id: an integer 0..MAX_ID. Strict: no bools, no strings.
+
+    An integral float (5.0) is taken as its int: Pulumi carries every number as a float.
+    """
+    ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not ok or not 0 <= value <= MAX_ID:
+        raise ValueError(
+            f"must be a whole number from 0 to {MAX_ID} (the {what} id the step's container "
+            "runs as; a number, not a string or a boolean)"
+        )
+    return int(value)
+
+
+# Seed Task fields that kfp-kubernetes 2.17 has no call for, and what to do instead. They
+# are refused by name (like pod anti-affinity), never dropped.
+INEXPRESSIBLE: dict[str, str] = {
+    "priority_class": (
+        "KFP cannot express a pod's priority class: kfp-kubernetes has no call that sets "
+        "priorityClassName; give the pods of KFP's namespace a default instead (a PriorityClass "
+        "with globalDefault: true), or set priorityClassName with a mutating admission policy "
+        "(MutatingAdmissionPolicy, Kyverno, a webhook); then remove priority_class"
+    ),
+    "runtime_class": (
+        "KFP cannot express a pod's runtime class: kfp-kubernetes has no call that sets "
+        "runtimeClassName; set it on the pods of KFP's namespace with a mutating admission "
+        "policy (MutatingAdmissionPolicy, Kyverno, a webhook), or make it the nodes' default "
+        "container runtime handler; then remove runtime_class"
+    ),
+}
+
+
+def inexpressible_problems(data: Mapping[str, Any]) -> list[FieldProblem]:
+    """One problem per INEXPRESSIBLE field set in `data` (a null value is no setting)."""
+    return [
+        FieldProblem(key, message, data[key], True)
+        for key, message in INEXPRESSIBLE.items()
+        if data.get(key) is not None
+    ]
+
+
+# ---------------------------------------------------------------------------------------
 # PodSettings
 # ---------------------------------------------------------------------------------------
 
@@ -818,6 +867,34 @@ class PodSettings(_Model):
     secrets: list[str] | None = None
     profile: str | None = None
     caching: bool | None = None
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refuse_inexpressible(cls, data: Any, handler: Any) -> Any:
+        """priority_class / runtime_class are refused by name, with every other problem."""
+        if not isinstance(data, Mapping) or not any(k in data for k in INEXPRESSIBLE):
+            return handler(data)
+        from pydantic import ValidationError
+
+        from dh_kfp_pulumi.specs.validation import problems_from
+
+        problems = inexpressible_problems(data)
+        rest = {k: v for k, v in data.items() if k not in INEXPRESSIBLE}
+        try:
+            result = handler(rest)
+        except ValidationError as exc:
+            problems += problems_from(exc, cls)
+        if problems:
+            raise FieldValueError(*problems)
+        return result
+
+    @field_validator("run_as_user", "run_as_group", mode="before")
+    @classmethod
+    def _id(cls, v: Any, info: ValidationInfo) -> Any:
+        what = "user" if info.field_name == "run_as_user" else "group"
+        return v if v is None else check_id(v, what)
 
     @field_validator("node_selector")
     @classmethod
@@ -952,7 +1029,7 @@ def resolve_profile(settings: PodSettings, profiles: Mapping[str, Mapping] | Non
     - node_selector, envs, volumes: merged by key / name / name; the task's entry wins;
     - tolerations, secrets: the profile's entries, then the task's (exact repeats dropped);
     - resources: per resource (cpu, mem, gpu, gpu_type), the task's entry wins whole;
-    - affinity, caching: the task's value wins whole.
+    - affinity, caching, run_as_user, run_as_group: the task's value wins whole.
     The result has `profile=None` (it is resolved) and keeps the type of `settings`.
     """
     name = settings.profile
@@ -1023,6 +1100,8 @@ def _merge_by(base: list[dict], over: list[dict], key: str) -> list[dict]:
 __all__ = [
     "Affinity",
     "EnvVar",
+    "INEXPRESSIBLE",
+    "MAX_ID",
     "NodeAffinity",
     "NodeSelector",
     "NodeSelectorEntry",
@@ -1036,6 +1115,8 @@ __all__ = [
     "Toleration",
     "Volume",
     "VolumeSpec",
+    "check_id",
+    "inexpressible_problems",
     "kfp_accelerator_count",
     "kfp_cpu",
     "kfp_memory",

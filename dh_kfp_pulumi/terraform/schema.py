@@ -159,6 +159,8 @@ _POD = (
     ("secrets", STRS, "Kubernetes secrets to expose to the steps"),
     ("profile", STR, "a profile of the provider's `profiles`"),
     ("caching", BOOL, "KFP step caching"),
+    ("run_as_user", NUM, "the user id (0..2147483647) the steps' containers run as"),
+    ("run_as_group", NUM, "the group id (0..2147483647) the steps' containers run as"),
 )
 
 TASK = KindSchema(

@@ -68,6 +68,8 @@ EVERY_SETTING = {
     "envs": [{"name": "USER", "value": "test"}, {"name": "LOG_LEVEL", "value": "debug"}],
     "secrets": ["creds", "db:PASSWORD", "aws:access-key=AWS_ACCESS_KEY_ID"],
     "caching": False,
+    "run_as_user": 1000,
+    "run_as_group": 100,
 }  # fmt: skip
 LABELS = ["team=data", "etl"]
 PULL_SECRETS = ["regcred"]
@@ -114,6 +116,7 @@ def by_hand(task) -> None:
     kubernetes.use_secret_as_volume(task, "creds", mount_path="/etc/secrets/creds")
     kubernetes.use_secret_as_env(task, "db", {"PASSWORD": "PASSWORD"})
     kubernetes.use_secret_as_env(task, "aws", {"access-key": "AWS_ACCESS_KEY_ID"})
+    kubernetes.set_security_context(task, run_as_user=1000, run_as_group=100)
     task.set_caching_options(enable_caching=False)
     kubernetes.add_pod_label(task, "team", "data")
     kubernetes.add_pod_label(task, "etl", "")
@@ -176,6 +179,7 @@ def test_every_setting_platform_spec_field_by_field(compile_with):
         ]
         assert ex["podMetadata"] == {"labels": {"team": "data", "etl": ""}}
         assert [s["secretName"] for s in ex["imagePullSecret"]] == ["regcred"]
+        assert ex["securityContext"] == {"runAsUser": "1000", "runAsGroup": "100"}
 
         container = ir.container(step)
         assert container["env"] == [
@@ -205,6 +209,32 @@ def test_caching_none_keeps_kfp_default_and_true_is_explicit(compile_with):
     off = compile_with(ours(PodSettings(caching=False)))
     assert on.text == default.text
     assert off.task("produce")["cachingOptions"] == {}
+
+
+@pytest.mark.parametrize(
+    ("given", "call"),
+    [
+        ({"run_as_user": 1000}, {"run_as_user": 1000}),
+        ({"run_as_group": 0}, {"run_as_group": 0}),
+        ({"run_as_user": 0, "run_as_group": 2000}, {"run_as_user": 0, "run_as_group": 2000}),
+        ({"run_as_user": 1000.0}, {"run_as_user": 1000}),  # how Pulumi carries numbers
+    ],
+)
+def test_run_as_user_and_group_compile_as_set_security_context_by_hand(compile_with, given, call):
+    got = compile_with(ours(PodSettings.model_validate(given)))
+    want = compile_with(lambda task: kubernetes.set_security_context(task, **call))
+    assert got.text == want.text
+    expected = {
+        {"run_as_user": "runAsUser", "run_as_group": "runAsGroup"}[k]: str(v)
+        for k, v in call.items()
+    }
+    for step in ("exec-produce", "exec-consume"):
+        assert got.executor(step)["securityContext"] == expected
+
+
+def test_no_user_or_group_means_no_security_context(compile_with):
+    ir = compile_with(ours(PodSettings.model_validate({"envs": [{"name": "A", "value": "1"}]})))
+    assert ir.platform is None or "securityContext" not in ir.executor("exec-produce")
 
 
 def test_quantities_kfp_rejects_are_normalised(compile_with):

@@ -310,6 +310,75 @@ def test_both_pod_affinity_parts_are_reported_at_once():
     assert set(found) == {"affinity.podAffinity", "affinity.podAntiAffinity"}
 
 
+# --- security context and what KFP cannot express ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "user"),
+    [(0, 0), (1000, 1000), (2**31 - 1, 2**31 - 1), (1000.0, 1000)],  # 1000.0: Pulumi's numbers
+)
+def test_run_as_user_and_group_take_whole_numbers_in_kubernetes_range(given, user):
+    settings = parse_model(PodSettings, {"run_as_user": given, "run_as_group": given}, "task")
+    assert (settings.run_as_user, settings.run_as_group) == (user, user)
+    assert type(settings.run_as_user) is int
+
+
+@pytest.mark.parametrize("field", ["run_as_user", "run_as_group"])
+@pytest.mark.parametrize("value", [-1, 2**31, 1.5, "1000", "root", True, False, [1000], {}])
+def test_bad_run_as_user_or_group_names_field_value_and_range(field, value):
+    problem = only({field: value})
+    assert problem.path == field
+    assert problem.has_value and problem.value == value and type(problem.value) is type(value)
+    what = "user" if field == "run_as_user" else "group"
+    assert f"must be a whole number from 0 to 2147483647 (the {what} id" in problem.message
+    assert "not a string or a boolean" in problem.message
+
+
+PRIORITY_HINT = "PriorityClass with globalDefault: true"
+ADMISSION_HINT = "mutating admission policy"
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("priority_class", ["priorityClassName", PRIORITY_HINT, ADMISSION_HINT]),
+        ("runtime_class", ["runtimeClassName", ADMISSION_HINT]),
+    ],
+)
+def test_priority_and_runtime_class_are_refused_saying_kfp_cannot_express_them(field, words):
+    problem = only({field: "high"})
+    assert (problem.path, problem.value) == (field, "high")
+    assert problem.message.startswith("KFP cannot express a pod's ")
+    assert "kfp-kubernetes has no call" in problem.message
+    for word in words:
+        assert word in problem.message
+    assert problem.message.endswith(f"then remove {field}")
+
+
+def test_refused_fields_are_reported_with_every_other_problem():
+    with pytest.raises(SpecError) as info:
+        parse_task(
+            {
+                "action": "pipeline",
+                "priority_class": "test",
+                "runtime_class": "gvisor",
+                "run_as_user": "1000",
+                "schedul": "5 4 * * *",
+            }
+        )
+    found = {p.path: p for p in info.value.problems}
+    assert set(found) == {"priority_class", "runtime_class", "run_as_user", "schedul"}
+    assert "known fields:" in found["schedul"].message
+    assert "run_as_user, run_as_group" in found["schedul"].message
+    assert "priority_class" not in found["schedul"].message  # refused, not a field
+    assert (found["runtime_class"].value, found["run_as_user"].value) == ("gvisor", "1000")
+
+
+def test_a_null_priority_or_runtime_class_is_no_setting():
+    settings = parse_model(PodSettings, {"priority_class": None, "runtime_class": None}, "task")
+    assert settings == PodSettings()
+
+
 # --- secrets ---------------------------------------------------------------------------
 
 
@@ -420,6 +489,14 @@ def test_profile_fills_what_the_task_leaves_unset():
     assert got == PodSettings.model_validate({"resources": {"cpu": "250m"}, "caching": False})
 
 
+def test_run_as_user_and_group_come_from_the_profile_unless_the_task_sets_them():
+    profiles = {"nonroot": {"run_as_user": 1000, "run_as_group": 1000}}
+    got = resolve_profile(PodSettings(profile="nonroot", run_as_group=2000), profiles)
+    assert (got.run_as_user, got.run_as_group) == (1000, 2000)
+    got = resolve_profile(PodSettings(profile="nonroot", run_as_user=0), profiles)
+    assert (got.run_as_user, got.run_as_group) == (0, 1000)  # 0 (root) is a setting, not unset
+
+
 def test_no_profile_returns_the_settings_unchanged():
     settings = PodSettings(caching=True)
     assert resolve_profile(settings, None) is settings
@@ -443,6 +520,9 @@ def test_unknown_profile_lists_the_defined_ones():
          "profiles.gpu.tolerations[0].effect", "NoSchedule"),
         ({"volume": []}, "profiles.gpu.volume", "known fields: node_selector, volumes"),
         ({"profile": "other"}, "profiles.gpu.profile", "profiles do not nest"),
+        ({"run_as_user": -5}, "profiles.gpu.run_as_user", "from 0 to 2147483647"),
+        ({"priority_class": "high"}, "profiles.gpu.priority_class",
+         "KFP cannot express a pod's priority class"),
         ("nvidia", "profiles.gpu", "must be a mapping of pod settings"),
     ],
 )  # fmt: skip
