@@ -4,7 +4,7 @@ Every parse_* raises `dh_kfp_pulumi.errors.SpecError` whose problems name the fi
 (`volumes[1].volume_type`), the bad value and what is valid.
 """
 
-from dh_kfp_pulumi.specs.dh_entity import ENTITY_KINDS, from_entity
+from dh_kfp_pulumi.specs.dh_entity import ENTITY_KINDS, from_entity, ignored_warning
 from dh_kfp_pulumi.specs.entities import (
     CODE_FIELDS,
     EnvVar,
@@ -33,6 +33,7 @@ __all__ = [
     "WorkflowSpec",
     "check_schedule",
     "from_entity",
+    "ignored_warning",
     "kfp_cron",
     "parse_function",
     "parse_handler",

@@ -1,9 +1,12 @@
 """Reading DigitalHub entity JSON (workflow `kfp`, task `kfp+pipeline`, run `kfp+pipeline:run`).
 
 An entity carries what the platform adds around the seed's fields (ids, keys, status,
-security settings, references to other entities). `from_entity` maps the seed's fields
-to our specs and returns the dotted paths of everything it ignored, so a caller can say
-plainly what does not carry over.
+metadata, references to other entities). `from_entity` maps the seed's fields to our
+specs and returns the dotted paths of everything it ignored; every caller shows them to
+the user with `ignored_warning` (`dh-kfp compile`, and the Pulumi adapter's
+`pulumi.log.warn`, which `dh-kfp plan` and `pulumi preview` print). A Task field that
+KFP cannot express (`spec.priority_class`, `spec.runtime_class`) is not ignored: it is
+refused, as it is in a Task declared directly.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dh_kfp_pulumi.specs.entities import (
     parse_task,
     parse_workflow,
 )
+from dh_kfp_pulumi.specs.pod import INEXPRESSIBLE
 from dh_kfp_pulumi.specs.validation import join_path
 
 ENTITY_KINDS = ("kfp", "kfp+pipeline", "kfp+pipeline:run")
@@ -44,6 +48,20 @@ _WORKFLOW_PATHS = {
     "uuid": "spec.uuid",
 }
 _TOP_USED = {"kind", "project", "name", "spec", "metadata"}
+# A task or run entity's own project and name are the platform's (the name is an id): the
+# task and run are named by the program that declares them.
+_TOP_USED_TASK_RUN = {"kind", "spec", "metadata"}
+
+
+def ignored_warning(ignored: list[str], subject: str) -> str | None:
+    """The warning that names every ignored field of an entity; None when there is none."""
+    if not ignored:
+        return None
+    return (
+        f"{subject}: {len(ignored)} field(s) not carried over (DigitalHub's platform "
+        f"bookkeeping: ids, status, metadata, references to other entities): "
+        f"{', '.join(ignored)}"
+    )
 
 
 def from_entity(entity: Mapping[str, Any]) -> tuple[WorkflowSpec | TaskSpec | RunSpec, list[str]]:
@@ -56,9 +74,11 @@ def from_entity(entity: Mapping[str, Any]) -> tuple[WorkflowSpec | TaskSpec | Ru
     metadata = entity.get("metadata") if isinstance(entity.get("metadata"), Mapping) else {}
     if kind == "kfp":
         return _workflow(entity, spec, metadata, ignored)
+    ignored = [k for k in entity if k not in _TOP_USED_TASK_RUN]
     ignored += [f"metadata.{k}" for k in metadata]
     if kind == "kfp+pipeline":
-        used = {k for k in TaskSpec.model_fields if k != "action"}
+        # the fields KFP cannot express go to the parse, which refuses them by name
+        used = {k for k in TaskSpec.model_fields if k != "action"} | set(INEXPRESSIBLE)
         data = {k: v for k, v in spec.items() if k in used}
         ignored += [f"spec.{k}" for k in spec if k not in used]
         task = _remapped(lambda: parse_task({"action": "pipeline", **data}), "spec.", "task entity")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dh_kfp_pulumi.errors import SpecError
-from dh_kfp_pulumi.specs import RunSpec, TaskSpec, WorkflowSpec, from_entity
+from dh_kfp_pulumi.specs import RunSpec, TaskSpec, WorkflowSpec, from_entity, ignored_warning
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -41,39 +41,94 @@ def test_workflow_entity():
         assert mapped not in ignored
 
 
-def test_task_entity_accepts_every_seed_task_field():
+SEED_TASK_FIELDS_TO_THE_IR = (
+    "node_selector",
+    "volumes",
+    "resources",
+    "affinity",
+    "tolerations",
+    "envs",
+    "secrets",
+    "profile",
+    "schedule",
+    "run_as_user",
+)
+SEED_TASK_FIELDS_REFUSED = ("priority_class", "runtime_class")
+SEED_TASK_IGNORED = [
+    "id",
+    "key",
+    "metadata.created",
+    "metadata.created_by",
+    "metadata.name",
+    "metadata.project",
+    "metadata.updated",
+    "metadata.updated_by",
+    "name",
+    "project",
+    "spec.workflow",
+    "status",
+    "user",
+]
+
+
+def test_every_seed_task_field_is_mapped_refused_or_ignored():
+    """The seed fixture's spec, field by field: nothing falls between the three lists."""
+    spec = load("task-kfp-pipeline.json")["spec"]
+    assert set(spec) == {
+        *SEED_TASK_FIELDS_TO_THE_IR,
+        *SEED_TASK_FIELDS_REFUSED,
+        *(p.removeprefix("spec.") for p in SEED_TASK_IGNORED if p.startswith("spec.")),
+    }
+
+
+def test_seed_task_entity_is_refused_naming_what_kfp_cannot_express():
+    with pytest.raises(SpecError) as exc:
+        from_entity(load("task-kfp-pipeline.json"))
+    assert exc.value.subject == "task entity"
+    found = {p.path: p for p in exc.value.problems}
+    assert set(found) == {"spec.priority_class", "spec.runtime_class"}
+    for path, what in (("spec.priority_class", "priority"), ("spec.runtime_class", "runtime")):
+        assert found[path].value == "test"
+        assert f"KFP cannot express a pod's {what} class" in found[path].message
+        assert "mutating admission policy" in found[path].message
+    assert "PriorityClass with globalDefault: true" in found["spec.priority_class"].message
+
+
+def test_seed_task_entity_without_the_refused_fields_maps_every_other_field():
     entity = load("task-kfp-pipeline.json")
+    for field in SEED_TASK_FIELDS_REFUSED:
+        del entity["spec"][field]
     spec, ignored = from_entity(entity)
     assert isinstance(spec, TaskSpec)
     assert spec.action == "pipeline"
     assert spec.schedule == "5 4 * * *" and spec.kfp_cron() == "0 5 4 * * *"
     assert spec.profile == "1xa100"
     assert spec.secrets == ["secret-key"]
+    assert spec.run_as_user == 1000 and spec.run_as_group is None
     dumped = spec.model_dump(mode="json")
     for field in ("node_selector", "volumes", "resources", "affinity", "tolerations", "envs"):
         assert dumped[field] is not None, field
     assert len(dumped["volumes"]) == 2 and len(dumped["node_selector"]) == 1
-    for platform_only in (
-        "spec.priority_class",
-        "spec.runtime_class",
-        "spec.run_as_user",
-        "spec.workflow",
-        "id",
-        "status",
-    ):
-        assert platform_only in ignored
-    for seed_field in (
-        "node_selector",
-        "volumes",
-        "resources",
-        "affinity",
-        "tolerations",
-        "envs",
-        "secrets",
-        "profile",
-        "schedule",
-    ):
-        assert f"spec.{seed_field}" not in ignored
+    assert ignored == SEED_TASK_IGNORED  # every field, sorted; "metadata" itself is not one
+    warning = ignored_warning(ignored, "task entity task-kfp-pipeline.json")
+    assert warning.startswith("task entity task-kfp-pipeline.json: 13 field(s) not carried over")
+    assert warning.endswith(": " + ", ".join(SEED_TASK_IGNORED))
+
+
+def test_no_ignored_fields_no_warning():
+    assert ignored_warning([], "task entity") is None
+
+
+def test_entity_run_as_user_is_checked_at_its_entity_path():
+    entity = load("task-kfp-pipeline.json")
+    for field in SEED_TASK_FIELDS_REFUSED:
+        del entity["spec"][field]
+    entity["spec"]["run_as_user"] = "1000"
+    with pytest.raises(SpecError) as exc:
+        from_entity(entity)
+    (problem,) = exc.value.problems
+    assert (problem.path, problem.value) == ("spec.run_as_user", "1000")
+    assert "whole number from 0 to 2147483647" in problem.message
 
 
 def test_run_entity():
