@@ -10,6 +10,11 @@ or a YAML/JSON file with the same content as the Pulumi program's declarations
 (`--spec project.yaml`, see README), or both (flags add to / override the file).
 The same build as `pulumi up` runs, so the hash printed is the pipeline version
 name a deployment would create.
+
+The Task (`--task FILE`, or `task:` in the spec: a mapping or a file path relative to
+the spec) is either pod settings or a DigitalHub task entity (kind `kfp+pipeline`); an
+entity's fields that do not carry over (ids, status, metadata) are named in a warning
+on stderr.
 """
 
 from __future__ import annotations
@@ -113,7 +118,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dh_kfp_pulumi.build import build_workflow
-    from dh_kfp_pulumi.specs import parse_function, parse_task, parse_workflow
+    from dh_kfp_pulumi.specs import parse_function, parse_workflow
 
     spec, spec_dir = _read_spec(args.spec)
     project = args.project or spec.get("project")
@@ -155,7 +160,10 @@ def run(args: argparse.Namespace) -> int:
         name, image = _pair("--function-image", item)
         _known(functions, name, "--function-image")["image"] = image
 
-    task = _read_mapping(args.task, "--task") if args.task else spec.get("task")
+    if args.task:
+        task = _task(args.task, "--task", os.getcwd())
+    else:
+        task = _task(spec.get("task"), "task", spec_dir or os.getcwd())
     profiles = _read_mapping(args.profiles, "--profiles") if args.profiles else spec.get("profiles")
     pull_secrets = args.image_pull_secret or list(spec.get("image_pull_secrets") or [])
     default_image = args.default_image or spec.get("default_image")
@@ -164,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     result = build_workflow(
         parse_workflow(workflow, project=project),
         [parse_function(f, project=project) for f in functions.values()],
-        None if task is None else parse_task({"action": "pipeline", **task}),
+        task,
         base_dir=base_dir,
         profiles=profiles,
         default_image=default_image,
@@ -185,6 +193,38 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"sha256 {result.spec_hash}", file=report)
     return 0
+
+
+def _task(value: Any, where: str, base_dir: str) -> Any:
+    """The TaskSpec of `--task FILE` / the spec's `task:` (pod settings or a task entity)."""
+    from dh_kfp_pulumi.specs import TaskSpec, from_entity, ignored_warning, parse_task
+
+    if value is None:
+        return None
+    subject = where
+    if isinstance(value, str):
+        path = value if where == "--task" else str(Path(base_dir) / value)
+        subject = f"{where} {value}"
+        value = _read_mapping(path, where)
+    if not isinstance(value, dict):
+        raise _usage(where, "must be a mapping of pod settings, a task entity or a file path", value)
+    if "kind" not in value:
+        return parse_task({"action": "pipeline", **value})
+    if value.get("kind") != "kfp+pipeline":
+        raise _usage(
+            f"{where}: kind",
+            "a task entity has kind 'kfp+pipeline' (pod settings have no kind)",
+            value.get("kind"),
+        )
+    try:
+        spec, ignored = from_entity(value)
+    except SpecError as exc:
+        raise SpecError(f"task entity ({subject})", exc.problems) from None
+    assert isinstance(spec, TaskSpec)  # the kind says so
+    warning = ignored_warning(ignored, f"task entity ({subject})")
+    if warning is not None:
+        print(f"dh-kfp compile: warning: {warning}", file=sys.stderr)
+    return spec
 
 
 def _usage(field: str, message: str, *value: Any) -> SpecError:

@@ -293,6 +293,44 @@ class Project(pulumi.ComponentResource):
             self._functions_output = Output(set(), value, known, secret)
         return self._functions_output
 
+    def _task_entity(self, entity: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+        """The TaskSpec fields a DigitalHub task entity sets; warns naming what it ignores."""
+        from dh_kfp_pulumi.specs import TaskSpec, from_entity, ignored_warning
+
+        subject = "task entity"
+        if isinstance(entity, (str, os.PathLike)):
+            path = self.base_dir / entity
+            subject = f"task entity {entity}"
+            entity = _read_entity(path, subject)
+        if not isinstance(entity, Mapping):
+            raise SpecError(
+                "run",
+                [
+                    FieldProblem(
+                        "entity",
+                        "must be a DigitalHub task entity (kind 'kfp+pipeline'): a mapping or "
+                        "the path of its JSON/YAML file",
+                        entity,
+                        True,
+                    )
+                ],
+            )
+        if entity.get("kind") != "kfp+pipeline":
+            raise SpecError(
+                subject,
+                [FieldProblem("kind", "must be 'kfp+pipeline' (a task)", entity.get("kind"), True)],
+            )
+        try:
+            spec, ignored = from_entity(entity)
+        except SpecError as exc:
+            raise SpecError(subject, exc.problems) from None
+        assert isinstance(spec, TaskSpec)  # the kind says so
+        warning = ignored_warning(ignored, subject)
+        if warning is not None:
+            pulumi.log.warn(warning)
+        dumped = spec.model_dump(mode="json", exclude_unset=True)
+        return {k: v for k, v in dumped.items() if k != "action"}
+
     def _child(self, opts: ResourceOptions | None) -> ResourceOptions:
         return ResourceOptions.merge(ResourceOptions(parent=self), opts)
 
@@ -387,17 +425,34 @@ class Project(pulumi.ComponentResource):
 
 def _check_settings(settings: Mapping[str, Any]) -> None:
     from dh_kfp_pulumi.specs import TaskSpec
+    from dh_kfp_pulumi.specs.pod import INEXPRESSIBLE, inexpressible_problems
 
     allowed = [k for k in TaskSpec.model_fields if k not in ("action", "schedule")]
-    bad = [k for k in settings if k not in allowed]
-    if bad:
+    problems = inexpressible_problems(settings)
+    problems += [
+        FieldProblem(k, f"not a setting of run(); settings: {', '.join(allowed)}")
+        for k in settings
+        if k not in allowed and k not in INEXPRESSIBLE
+    ]
+    if problems:
+        raise SpecError("run", problems)
+
+
+def _read_entity(path: Path, subject: str) -> Any:
+    import json
+
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise SpecError(
-            "run",
-            [
-                FieldProblem(k, f"not a setting of run(); settings: {', '.join(allowed)}")
-                for k in bad
-            ],
-        )
+            subject, [FieldProblem("", f"cannot read {path}: {exc.strerror}")]
+        ) from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SpecError(subject, [FieldProblem("", f"{path} is not valid JSON/YAML: {exc}")]) from None
 
 
 def _check_action(action: str, expected: str, what: str) -> None:
@@ -443,12 +498,24 @@ class WorkflowHandle:
         wait_timeout: Input[float] | None = None,
         delete_on_destroy: Input[bool] | None = None,
         adopt: Input[str] | None = None,
+        entity: Mapping[str, Any] | str | os.PathLike[str] | None = None,
         opts: ResourceOptions | None = None,
         **settings: Any,
     ) -> Task | Run:
         """A Task (the seed's table: pod settings, profile, schedule and its options) and,
-        without a schedule, a Run of it with `inputs` (`wait` blocks until it ends)."""
+        without a schedule, a Run of it with `inputs` (`wait` blocks until it ends).
+
+        `entity`: a DigitalHub task entity (kind `kfp+pipeline`; a mapping, or the path of
+        its JSON/YAML file, relative to the project's base_dir) whose schedule and pod
+        settings the Task takes; a keyword given here wins over the entity's field. The
+        entity's platform fields (ids, status, metadata, ...) are named in a warning.
+        """
         _check_action(action, "pipeline", "a workflow")
+        if entity is not None:
+            from_entity = self.project._task_entity(entity)
+            entity_schedule = from_entity.pop("schedule", None)
+            schedule = schedule if schedule is not None else entity_schedule
+            settings = {**from_entity, **{k: v for k, v in settings.items() if v is not None}}
         return self.project._declare_run(
             self.name,
             self.resource,

@@ -204,3 +204,118 @@ def test_compile_as_a_subprocess(tmp_path):
     assert (
         (tmp_path / "p.yaml").read_text().startswith("# dh-kfp-pulumi: workflow handler myhandler")
     )
+
+
+# ---- the seed's task entity, end to end ---------------------------------------------------
+
+SEED_TASK = Path(__file__).resolve().parents[1] / "fixtures" / "task-kfp-pipeline.json"
+SEED_IGNORED = (
+    "id, key, metadata.created, metadata.created_by, metadata.name, metadata.project, "
+    "metadata.updated, metadata.updated_by, name, project, spec.workflow, status, user"
+)
+
+
+def seed_spec(tmp_path: Path, entity: dict, *, inline: bool = False) -> Path:
+    """A --spec of the parking project whose task is the entity (a file beside it, or inline)."""
+    (tmp_path / "task.json").write_text(json.dumps(entity))
+    spec = {
+        "project": "parking",
+        "workflow": {"name": "workflow", "code_src": str(PARKING / "pipeline.py"),
+                     "handler": "myhandler"},
+        "functions": [
+            {"name": "downloader-funct", "kind": "python",
+             "code_src": str(PARKING / "src" / "download.py"), "handler": "download"},
+            {"name": "extract-parkings", "kind": "python",
+             "code_src": str(PARKING / "src" / "extract.py"), "handler": "extract"},
+        ],
+        "task": entity if inline else "task.json",
+        "profiles": {"1xa100": {"resources": {"gpu_type": "nvidia.com/gpu"}}},
+    }  # fmt: skip
+    path = tmp_path / "project.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_the_seed_task_entity_is_refused_naming_what_kfp_cannot_express(tmp_path, capsys):
+    entity = json.loads(SEED_TASK.read_text())
+    assert main(["compile", "--spec", str(seed_spec(tmp_path, entity)), "-o", "-"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert err.startswith("dh-kfp compile: invalid task entity (task task.json):\n")
+    assert "  - spec.priority_class: KFP cannot express a pod's priority class" in err
+    assert "  - spec.runtime_class: KFP cannot express a pod's runtime class" in err
+    assert "PriorityClass with globalDefault: true" in err and "mutating admission policy" in err
+    assert err.count("(got 'test')") == 2
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_the_seed_task_entity_reaches_the_ir_and_its_platform_fields_are_warned(
+    tmp_path, capsys, inline
+):
+    entity = json.loads(SEED_TASK.read_text())
+    del entity["spec"]["priority_class"], entity["spec"]["runtime_class"]
+    spec = seed_spec(tmp_path, entity, inline=inline)
+    assert main(["compile", "--spec", str(spec), "-o", str(tmp_path / "out.yaml")]) == 0
+    err = capsys.readouterr().err
+    where = "task" if inline else "task task.json"
+    assert err == (
+        f"dh-kfp compile: warning: task entity ({where}): 13 field(s) not carried over "
+        "(DigitalHub's platform bookkeeping: ids, status, metadata, references to other "
+        f"entities): {SEED_IGNORED}\n"
+    )
+    pipeline, platform = yaml.safe_load_all((tmp_path / "out.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert sorted(executors) == ["exec-download", "exec-extract-parking"]
+    for executor in executors.values():
+        assert executor["securityContext"] == {"runAsUser": "1000"}  # spec.run_as_user
+        assert executor["nodeSelector"] == {"labels": {"node1": "value1"}}
+        assert executor["emptyDirMounts"] == [{"volumeName": "volume1", "mountPath": "/volume1"}]
+        assert [m["mountPath"] for m in executor["pvcMount"]] == ["/volume2"]
+        assert [s["secretName"] for s in executor["secretAsVolume"]] == ["secret-key"]
+        assert "nodeAffinity" not in executor and "tolerations" not in executor  # {} and []
+    for executor in pipeline["deploymentSpec"]["executors"].values():
+        container = executor["container"]
+        assert {"name": "USER", "value": "test"} in container["env"]
+        accelerator = container["resources"]["accelerator"]
+        assert (accelerator["resourceType"], accelerator["resourceCount"]) == (
+            "nvidia.com/gpu",
+            "1",
+        )
+        assert container["resources"]["resourceCpuLimit"] == "1"
+        assert container["resources"]["resourceMemoryLimit"] == "1Gi"
+
+
+def test_task_file_flag_takes_an_entity_too_and_plain_settings_warn_nothing(tmp_path, capsys):
+    entity = json.loads(SEED_TASK.read_text())
+    del entity["spec"]["priority_class"], entity["spec"]["runtime_class"], entity["spec"]["profile"]
+    (tmp_path / "entity.json").write_text(json.dumps(entity))
+    assert main([*FLAGS, "--task", str(tmp_path / "entity.json"), "-o", "-"]) == 0
+    captured = capsys.readouterr()
+    assert "runAsUser: '1000'" in captured.out
+    assert f"warning: task entity (--task {tmp_path / 'entity.json'}): 13 field(s)" in captured.err
+    (tmp_path / "plain.yaml").write_text("run_as_user: 1000\nrun_as_group: 1000\n")
+    assert main([*FLAGS, "--task", str(tmp_path / "plain.yaml"), "-o", "-"]) == 0
+    captured = capsys.readouterr()
+    assert "runAsGroup: '1000'" in captured.out and "warning" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"kind": "kfp", "spec": {}}, "task: kind: a task entity has kind 'kfp+pipeline'"),
+        ({"priority_class": "high"}, "priority_class: KFP cannot express a pod's priority class"),
+        ({"run_as_user": "root"}, "run_as_user: must be a whole number from 0 to 2147483647"),
+        ("nope.json", "task "),
+        ([1], "task: must be a mapping of pod settings, a task entity or a file path"),
+    ],
+)
+def test_bad_tasks_in_the_spec_are_named(tmp_path, capsys, task, message):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"task": task}))
+    assert main([*FLAGS, "--spec", str(spec), "-o", "-"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if task == "nope.json":
+        assert f"task {tmp_path / 'nope.json'}: cannot read it" in err

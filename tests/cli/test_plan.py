@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,55 @@ def test_plan_as_a_command(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "parking-workflow.yaml").is_file()
+
+
+SEED_TASK = REPO / "tests" / "fixtures" / "task-kfp-pipeline.json"
+
+
+def entity_program(tmp_path: Path, entity: dict) -> Path:
+    from kfp_kit import ADDER, PIPELINE
+
+    program = tmp_path / "prog"
+    program.mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: demo\nruntime: python\nmain: prog/\n")
+    (tmp_path / "Pulumi.local.yaml").write_text(
+        "config:\n  dh-kfp:profiles:\n    1xa100:\n      resources: {gpu_type: nvidia.com/gpu}\n"
+    )
+    (program / "pipe.py").write_text(PIPELINE)
+    (program / "adder.py").write_text(ADDER)
+    (program / "task.json").write_text(json.dumps(entity))
+    (program / "__main__.py").write_text(
+        "import dh_kfp_pulumi as dh\n"
+        "project = dh.Project('demo')\n"
+        "project.new_function(name='adder', kind='python', code_src='adder.py', handler='add')\n"
+        "wf = project.new_workflow(name='wf', code_src='pipe.py', handler='pipe')\n"
+        "wf.run(entity='task.json', name='seed')\n"
+    )
+    return program
+
+
+def test_plan_refuses_the_seed_task_entity_naming_what_kfp_cannot_express(tmp_path, capsys):
+    program = entity_program(tmp_path, json.loads(SEED_TASK.read_text()))
+    assert main(["plan", str(program), "--out", str(tmp_path / "ir")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dh-kfp plan: invalid task entity task.json:\n")
+    assert "spec.priority_class: KFP cannot express a pod's priority class" in err
+    assert "spec.runtime_class: KFP cannot express a pod's runtime class" in err
+
+
+def test_plan_warns_naming_the_task_entitys_platform_fields(tmp_path, capsys):
+    entity = json.loads(SEED_TASK.read_text())
+    del entity["spec"]["priority_class"], entity["spec"]["runtime_class"]
+    program = entity_program(tmp_path, entity)
+    assert main(["plan", str(program), "--out", str(tmp_path / "ir")]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "  program: warning: task entity task.json: 13 field(s) not carried over (DigitalHub's "
+        "platform bookkeeping: ids, status, metadata, references to other entities): id, key, "
+        "metadata.created, metadata.created_by, metadata.name, metadata.project, "
+        "metadata.updated, metadata.updated_by, name, project, spec.workflow, status, user\n"
+    ) in text
+    assert "Task     demo-wf-seed" in text and "KFP cron '0 5 4 * * *'" in text
+    _, platform = yaml.safe_load_all((tmp_path / "ir" / "demo-wf-seed.yaml").read_text())
+    (executor,) = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+    assert executor["securityContext"] == {"runAsUser": "1000"}

@@ -398,3 +398,91 @@ def test_the_package_exports_the_api_lazily():
     )
     code = "import sys, dh_kfp_pulumi.dsl; assert 'pulumi' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+# ---- a DigitalHub task entity as run()'s settings ---------------------------------------------
+
+SEED_TASK = REPO / "tests" / "fixtures" / "task-kfp-pipeline.json"
+GPU_PROFILE = (
+    "config:\n"
+    "  dh-kfp:profiles:\n"
+    "    1xa100:\n"
+    "      resources: {gpu_type: nvidia.com/gpu}\n"
+)
+ENTITY_PROGRAM = """
+project = dh.Project("demo")
+project.new_function(name="adder", kind="python", code_src="adder.py", handler="add")
+wf = project.new_workflow(name="wf", code_src="pipe.py", handler="pipe")
+wf.run(entity="task.json", name="seed", inputs={"x": 1})
+"""
+
+
+def seed_task_without(*fields: str) -> str:
+    entity = json.loads(SEED_TASK.read_text())
+    for field in fields:
+        del entity["spec"][field]
+    return json.dumps(entity)
+
+
+def test_the_seed_task_entity_is_refused_naming_what_kfp_cannot_express(tmp_path):
+    program = write_project(tmp_path, HEADER + ENTITY_PROGRAM, GPU_PROFILE)
+    (program / "task.json").write_text(SEED_TASK.read_text())
+    with pytest.raises(DhKfpError) as info:
+        plan_program(program, stack="local")
+    text = str(info.value)
+    assert text.startswith("invalid task entity task.json:")
+    assert "spec.priority_class: KFP cannot express a pod's priority class" in text
+    assert "spec.runtime_class: KFP cannot express a pod's runtime class" in text
+    assert "(got 'test')" in text
+
+
+def test_a_task_entity_sets_schedule_and_pod_settings_and_its_platform_fields_are_warned(
+    tmp_path,
+):
+    program = write_project(tmp_path, HEADER + ENTITY_PROGRAM, GPU_PROFILE)
+    (program / "task.json").write_text(seed_task_without("priority_class", "runtime_class"))
+    plan = plan_program(program, stack="local")
+    assert plan.problems() == []
+    task = by_name(plan, "task")["demo-wf-seed"]
+    assert "run" not in {d.kind for d in plan.declared}  # the entity's schedule: a Task only
+    assert task.inputs["schedule"] == "5 4 * * *" and task.inputs["run_as_user"] == 1000
+    assert task.inputs["profile"] == "1xa100" and task.inputs["secrets"] == ["secret-key"]
+    _, platform = __import__("yaml").safe_load_all(task.ir)
+    (executor,) = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+    assert executor["securityContext"] == {"runAsUser": "1000"}
+    assert executor["nodeSelector"] == {"labels": {"node1": "value1"}}
+    (warning,) = [m for m in plan.messages if "task entity" in m]
+    assert warning.startswith("warning: task entity task.json: 13 field(s) not carried over")
+    for field in ("id", "key", "status", "user", "metadata.created", "spec.workflow", "project"):
+        assert f" {field}," in warning or warning.endswith(f" {field}")
+    assert "run_as_user" not in warning and "priority_class" not in warning
+
+
+def test_run_keywords_win_over_the_task_entity(tmp_path):
+    program = write_project(
+        tmp_path,
+        HEADER
+        + ENTITY_PROGRAM.replace(
+            'entity="task.json"', 'entity="task.json", schedule="0 * * * *", run_as_user=0'
+        ),
+        GPU_PROFILE,
+    )
+    (program / "task.json").write_text(seed_task_without("priority_class", "runtime_class"))
+    task = by_name(plan_program(program, stack="local"), "task")["demo-wf-seed"]
+    assert task.inputs["schedule"] == "0 * * * *" and task.inputs["run_as_user"] == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("wf.run(priority_class='high')", "priority_class: KFP cannot express a pod's priority"),
+        ("wf.run(runtime_class='gvisor')", "runtime_class: KFP cannot express a pod's runtime"),
+        ("wf.run(entity={'kind': 'kfp', 'spec': {}})", "kind: must be 'kfp+pipeline' (a task)"),
+        ("wf.run(entity=['x'])", "entity: must be a DigitalHub task entity"),
+        ("wf.run(entity='missing.json')", "invalid task entity missing.json:\n  - cannot read"),
+    ],
+)
+def test_run_refuses_what_kfp_cannot_express_and_bad_entities(tmp_path, call, message):
+    body = "wf = dh.Project('demo').new_workflow(name='wf', code_src='pipe.py', handler='pipe')\n"
+    with pytest.raises(DhKfpError, match=re.escape(message)):
+        plan_of(tmp_path, body + call + "\n")
