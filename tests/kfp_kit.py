@@ -11,6 +11,18 @@ from pathlib import Path
 from typing import Any
 
 VENV_BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+ENGINES_BIN = REPO / ".engines" / "bin"
+
+
+def engine_bin(name: str) -> str | None:
+    """A real engine's executable: the one scripts/engines.sh built, else one on PATH."""
+    import shutil
+
+    built = ENGINES_BIN / name
+    if built.exists() and built.stat().st_mode & 0o111:
+        return str(built)
+    return shutil.which(name)
 
 PIPELINE = """\
 from dh_kfp_pulumi.dsl import pipeline_context

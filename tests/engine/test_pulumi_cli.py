@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from kfp_kit import ENGINES_BIN, engine_bin  # noqa: E402
 from parking_kit import (  # noqa: E402
     Kfp,
     change_function_code,
@@ -26,15 +26,16 @@ from parking_kit import (  # noqa: E402
     copy_project,
 )
 
-PULUMI = shutil.which("pulumi")
+PULUMI = engine_bin("pulumi")
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.pulumi_cli,
     pytest.mark.skipif(
         PULUMI is None,
-        reason="pulumi CLI not on PATH: the real-CLI scenario (pulumi up/preview --refresh/"
-               "destroy) needs it; test_parking_deploy.py runs the same scenario with the "
-               "offline engine"),
+        reason="pulumi CLI neither built (scripts/engines.sh) nor on PATH: the real-CLI "
+               "scenario (pulumi up/preview --refresh/destroy) needs it; "
+               "test_parking_deploy.py runs the same scenario with the offline engine"),
 ]
 
 
@@ -50,7 +51,9 @@ class Cli:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             # The venv holds pulumi-kubernetes; the local stack never uses it: no download.
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            # The language host and plugin launchers beside the CLI, then this venv.
+            "PATH": os.pathsep.join([str(ENGINES_BIN), str(Path(sys.executable).parent),
+                                     os.environ.get("PATH", "")]),
         })
         self.backend = base / "backend"
         self.backend.mkdir()

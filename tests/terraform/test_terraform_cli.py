@@ -19,6 +19,8 @@ from tf_kit import EXAMPLES, Terraform, actions, change, drift
 from dh_kfp_pulumi import reconcile
 from dh_kfp_pulumi.backends import BackendConfig
 
+pytestmark = [pytest.mark.iac_cli, pytest.mark.slow]
+
 TOKEN = "tf-test-token-8d1f0c"  # passed as the provider's token; must never be written down
 
 
