@@ -32,7 +32,7 @@ from kfp import dsl as kfp_dsl
 from kfp.dsl.types import type_utils
 
 from dh_kfp_pulumi import components, dsl
-from dh_kfp_pulumi.errors import BuildError, DhKfpError
+from dh_kfp_pulumi.errors import BuildError, DhKfpError, FieldProblem, SpecError
 from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
 
 __all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
@@ -378,6 +378,8 @@ class _Session:
         except (TypeError, ValueError) as exc:
             raise BuildError(f"{call.label}: {exc}") from None
         task.set_display_name(call.name)
+        if self._pod is not None and self._pod.settings is not None:
+            _secret_env_clashes(self._specs[call.function], self._pod.settings)
         for name, value in function.envs:
             task.set_env_variable(name, value)
         function_labels = self._specs[call.function].labels
@@ -400,6 +402,29 @@ class _Session:
         if found is None:
             found = self._resolved[name] = step_function(self._specs[name], self._base_dir)
         return found
+
+
+def _secret_env_clashes(function: FunctionSpec, settings: PodSettings) -> None:
+    """A Task secret (`name:KEY`, `name:key=ENV`) setting an env var the function's `envs`
+    set too is an error naming both: the step would get the variable twice, once from the
+    Secret and once as a plain value, and which one wins is nobody's decision."""
+    envs = {e.name: i for i, e in enumerate(function.envs)}
+    problems = [
+        FieldProblem(
+            f"secrets[{i}]",
+            f"sets env var {ref.env}, which function {function.name!r} also sets in its "
+            f"envs[{envs[ref.env]}]; a step cannot take both: drop one of the two, or give "
+            "the Secret's key another variable name with 'name:key=ENV'",
+            entry,
+            True,
+        )
+        for i, (entry, ref) in enumerate(
+            zip(settings.secrets or [], settings.secret_refs(), strict=True)
+        )
+        if ref.env is not None and ref.env in envs
+    ]
+    if problems:
+        raise SpecError("task", problems)
 
 
 def step_function(spec: FunctionSpec, base_dir: str | os.PathLike[str]) -> components.StepFunction:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dh_kfp_pulumi.build import build_function_job, build_workflow, pipeline_name
-from dh_kfp_pulumi.errors import BuildError
+from dh_kfp_pulumi.errors import BuildError, SpecError
 from dh_kfp_pulumi.specs import parse_function, parse_task
 
 
@@ -500,3 +500,53 @@ def test_image_pull_secrets_reach_every_step(kit):
     _, platform = documents(build_parking(kit, image_pull_secrets=["regcred"]))
     for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         assert [s["secretName"] for s in executor["imagePullSecret"]] == ["regcred"]
+
+
+@pytest.mark.parametrize(
+    ("secrets", "index", "env"),
+    [
+        (["db:PASSWORD"], 0, "PASSWORD"),
+        (["creds", "api:token=PASSWORD"], 1, "PASSWORD"),
+    ],
+)
+def test_a_task_secret_setting_a_functions_env_var_is_an_error_naming_both(
+    kit, secrets, index, env
+):
+    functions = kit.parking_functions(
+        **{"extract-parkings": {"envs": [{"name": "MODE", "value": "x"},
+                                         {"name": "PASSWORD", "value": "plain"}]}}
+    )  # fmt: skip
+    task = parse_task({"action": "pipeline", "secrets": secrets})
+    with pytest.raises(SpecError) as info:
+        build_parking(kit, functions=functions, task=task)
+    (problem,) = info.value.problems
+    assert (problem.path, problem.value) == (f"secrets[{index}]", secrets[index])
+    assert problem.message.startswith(
+        f"sets env var {env}, which function 'extract-parkings' also sets in its envs[1]; "
+    )
+    assert "'name:key=ENV'" in problem.message
+    # the same through a function job, and through a profile's secrets
+    with pytest.raises(SpecError, match=r"secrets\[0\]: sets env var PASSWORD"):
+        build_function_job(
+            functions[1],
+            inputs={},
+            task=parse_task({"action": "pipeline", "profile": "db"}),
+            profiles={"db": {"secrets": ["db:PASSWORD"]}},
+            base_dir=kit.PARKING,
+        )
+
+
+def test_a_secret_env_var_of_a_function_no_step_uses_or_a_mounted_secret_is_fine(kit):
+    functions = kit.parking_functions(
+        **{"extract-parkings": {"envs": [{"name": "PASSWORD", "value": "plain"}]}}
+    )
+    mounted = parse_task({"action": "pipeline", "secrets": ["PASSWORD".lower()]})
+    assert build_parking(kit, functions=functions, task=mounted).yaml
+    other = parse_task({"action": "pipeline", "secrets": ["db:PASSWORD=DB_PASSWORD"]})
+    ir, _ = documents(build_parking(kit, functions=functions, task=other))
+    env = ir["deploymentSpec"]["executors"]["exec-extract-parking"]["container"]["env"]
+    assert env == [{"name": "PASSWORD", "value": "plain"}]
+    unused = [*kit.parking_functions(), kit.inline_function("unused", "def f():\n    pass\n", "f",
+                                                             envs=[{"name": "TOKEN", "value": "t"}])]  # fmt: skip
+    clash = parse_task({"action": "pipeline", "secrets": ["api:TOKEN"]})
+    assert build_parking(kit, functions=unused, task=clash).yaml  # no step runs 'unused'

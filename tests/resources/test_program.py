@@ -486,3 +486,20 @@ def test_run_refuses_what_kfp_cannot_express_and_bad_entities(tmp_path, call, me
     body = "wf = dh.Project('demo').new_workflow(name='wf', code_src='pipe.py', handler='pipe')\n"
     with pytest.raises(DhKfpError, match=re.escape(message)):
         plan_of(tmp_path, body + call + "\n")
+
+
+def test_a_task_secret_and_a_function_env_of_one_name_is_a_check_problem(tmp_path):
+    plan = plan_of(
+        tmp_path,
+        """
+project = dh.Project("demo")
+project.new_function(name="adder", kind="python", code_src="adder.py", handler="add",
+                     envs=[{"name": "TOKEN", "value": "plain"}])
+wf = project.new_workflow(name="wf", code_src="pipe.py", handler="pipe")
+wf.run(inputs={"x": 1}, secrets=["api:TOKEN"])
+""",
+    )
+    ((declared, problem),) = plan.problems()
+    assert (declared.kind, declared.name) == ("task", "demo-wf-run")
+    assert (problem.path, problem.value) == ("secrets[0]", "api:TOKEN")
+    assert "sets env var TOKEN, which function 'adder' also sets in its envs[0]" in problem.message
