@@ -207,7 +207,9 @@ def _task(value: Any, where: str, base_dir: str) -> Any:
         subject = f"{where} {value}"
         value = _read_mapping(path, where)
     if not isinstance(value, dict):
-        raise _usage(where, "must be a mapping of pod settings, a task entity or a file path", value)
+        raise _usage(
+            where, "must be a mapping of pod settings, a task entity or a file path", value
+        )
     if "kind" not in value:
         return parse_task({"action": "pipeline", **value})
     if value.get("kind") != "kfp+pipeline":

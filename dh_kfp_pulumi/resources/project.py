@@ -452,7 +452,9 @@ def _read_entity(path: Path, subject: str) -> Any:
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise SpecError(subject, [FieldProblem("", f"{path} is not valid JSON/YAML: {exc}")]) from None
+        raise SpecError(
+            subject, [FieldProblem("", f"{path} is not valid JSON/YAML: {exc}")]
+        ) from None
 
 
 def _check_action(action: str, expected: str, what: str) -> None:
