@@ -88,6 +88,10 @@ class BackendConfig:
     profiles: Mapping[str, Any] = field(default_factory=dict, hash=False)
     image_pull_secrets: tuple[str, ...] = ()
     request_timeout: float = 60.0
+    # What a destroy (or a task removed from the program) does with the runs its
+    # recurring runs still have going: wait for them (at most this long), or cancel them.
+    destroy_wait_timeout: float = 3600.0
+    on_destroy_active_runs: str = "wait"
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -102,7 +106,16 @@ class BackendConfig:
 
 
 _STR_KEYS = ("host", "namespace", "experiment", "token", "pipeline_root", "data_dir", "image")
-_KEYS = (*_STR_KEYS, "verify_ssl", "profiles", "image_pull_secrets", "request_timeout")
+_KEYS = (
+    *_STR_KEYS,
+    "verify_ssl",
+    "profiles",
+    "image_pull_secrets",
+    "request_timeout",
+    "destroy_wait_timeout",
+    "on_destroy_active_runs",
+)
+ON_DESTROY_ACTIVE_RUNS = ("wait", "cancel")
 
 
 def config_from_mapping(mapping: Mapping[str, Any] | None) -> BackendConfig:
@@ -160,6 +173,25 @@ def _config_value(key: str, value: Any) -> Any:
         if seconds <= 0:
             raise ValueError("must be a positive number of seconds")
         return seconds
+    if key == "destroy_wait_timeout":
+        try:
+            seconds = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not seconds >= 0 or seconds == float("inf"):
+            raise ValueError(
+                "must be a number of seconds, 0 or more (how long a destroy waits for the "
+                "runs of its recurring runs to end; default 3600)"
+            )
+        return seconds
+    if key == "on_destroy_active_runs":
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in ON_DESTROY_ACTIVE_RUNS:
+            raise ValueError(
+                "must be 'wait' (the default: a destroy waits for the runs of its recurring "
+                "runs to end, up to destroy_wait_timeout) or 'cancel' (it cancels them)"
+            )
+        return text
     parsed = _maybe_json(value)
     if key == "profiles":
         if not isinstance(parsed, Mapping) or not all(
@@ -261,6 +293,7 @@ class RecurringRun:
     mode: str  # ENABLE | DISABLE
     status: str
     created_at: str
+    updated_at: str = ""  # KFP stamps it when the mode changes (and on other updates)
 
     @property
     def enabled(self) -> bool:
@@ -963,4 +996,5 @@ def _recurring_run(r: Any) -> RecurringRun:
         mode=r.mode or ("ENABLE" if r.status == "ENABLED" else "DISABLE"),
         status=r.status or "",
         created_at=iso(r.created_at),
+        updated_at=iso(r.updated_at),
     )

@@ -201,6 +201,16 @@ def same_instant(a: str | None, b: str | None) -> bool:
         return a == b
 
 
+def not_after(a: str | None, b: str | None) -> bool:
+    """RFC 3339 timestamp `a` is at or before `b` (False when either is empty or unreadable)."""
+    if not a or not b:
+        return False
+    try:
+        return _instant(a) <= _instant(b)
+    except (TypeError, ValueError):  # unreadable, or one without its offset
+        return False
+
+
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
 

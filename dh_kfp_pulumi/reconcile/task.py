@@ -13,25 +13,34 @@ pipeline parameters), `adopt` (an existing recurring run's id or name) and `spec
 
 Outputs: the inputs plus `version_id` (what the task runs), `version_name`,
 `own_version` (built by this task), `recurring_run_id` ("" without schedule),
-`recurring_run_name`, `cron` (as sent to KFP), `experiment_id`, `url` and
-`retired_recurring_run_ids` (old schedules kept disabled until their runs finish).
+`recurring_run_name`, `cron` (as sent to KFP), `experiment_id`, `url`,
+`retired_recurring_run_ids` (old schedules kept disabled until their runs finish) and
+`cleanup_recurring_run_ids` (retired ones whose runs a `read` found ended: pending
+clean-up, which makes `plan` report a change, so the next update deletes them).
 
 The resource id is stable (not the recurring run's id): KFP cannot update a recurring
 run, so a changed schedule, inputs or version moves to a new one inside `update`:
-create the new one disabled, disable the old, enable the new, then delete the old one
-unless it still has an active run (then it stays disabled, retired, and is deleted by a
-later update or the delete). At no time are two of the task's schedules enabled.
+disable the old, create the new one starting where the old one stopped (a `start_time`
+of the second the old was disabled: no tick lost, none fired twice), then delete the
+old one unless it still has an active run (then it stays disabled, retired, and is
+deleted by a later update or the delete). At no time are two of the task's schedules
+enabled. `delete` never kills a run silently: it disables the schedules, then waits for
+their active runs to end (stack setting `destroy_wait_timeout`) or, with
+`on_destroy_active_runs: cancel`, cancels them and says which.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.errors import BackendError, FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile import workflow as wf
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
@@ -44,6 +53,7 @@ from dh_kfp_pulumi.reconcile.common import (
     identity_from_marker,
     is_unknown,
     marker,
+    not_after,
     only_inputs,
     plain_numbers,
     plan_props,
@@ -84,6 +94,7 @@ OUTPUTS = (
     "experiment_id",
     "url",
     "retired_recurring_run_ids",
+    "cleanup_recurring_run_ids",
 )
 REPLACES: tuple[str, ...] = ()  # everything moves in place: the schedule dance is in update
 DEFAULTS: dict[str, Any] = {
@@ -104,8 +115,15 @@ def has_pod_settings(props: Mapping[str, Any]) -> bool:
 
 
 def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
-    """Never a replacement: a new schedule, inputs or version is moved inside update."""
-    return plan_props(olds, news, inputs=INPUTS, defaults=DEFAULTS, replaces=REPLACES)
+    """Never a replacement: a new schedule, inputs or version is moved inside update.
+
+    Retired recurring runs a `read` found ready for clean-up (their runs have ended) are
+    a change too (`cleanup_recurring_run_ids`): the update deletes them.
+    """
+    out = plan_props(olds, news, inputs=INPUTS, defaults=DEFAULTS, replaces=REPLACES)
+    if olds.get("cleanup_recurring_run_ids"):
+        return Plan([*out.changes, "cleanup_recurring_run_ids"], out.replaces)
+    return out
 
 
 def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -245,8 +263,12 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
         "own_version": own,
         "experiment_id": olds.get("experiment_id") or UNKNOWN,
         "retired_recurring_run_ids": UNKNOWN,
+        "cleanup_recurring_run_ids": [],  # an apply deletes them (or retires them again)
     }
-    quiet = not olds.get("recurring_run_id") and not olds.get("retired_recurring_run_ids")
+    leftovers = bool(
+        olds.get("retired_recurring_run_ids") or olds.get("cleanup_recurring_run_ids")
+    )
+    quiet = not olds.get("recurring_run_id") and not leftovers
     schedule = news.get("schedule")
     if schedule is UNKNOWN:
         out.update(
@@ -273,7 +295,7 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
             recurring_run_name=olds.get("recurring_run_name") or "",
             url=olds.get("url") or "",
         )
-        if not olds.get("retired_recurring_run_ids"):
+        if not leftovers:
             out["retired_recurring_run_ids"] = []
         return out
     named = not is_unknown([news.get("adopt"), news.get("project"), news.get("name")])
@@ -380,13 +402,36 @@ def _matches(live: Any, desired: _Desired) -> bool:
         and live.parameters == desired.parameters
         and live.max_concurrency == desired.max_concurrency
         and live.no_catchup == desired.no_catchup
-        and same_instant(live.start_time, desired.start_time)
+        and _same_start(live, desired.start_time)
         and same_instant(live.end_time, desired.end_time)
     )
 
 
+def _handed_over(live: Any) -> bool:
+    """The recurring run's start time is not after its creation: a hand-over start.
+
+    A move gives the new recurring run the second the old one stopped as its start time
+    (see `_handover_start`): it only says which ticks before the creation it fires, so
+    from then on it is the same schedule as one without a start time (or with an
+    earlier one).
+    """
+    return not_after(live.start_time, live.created_at)
+
+
+def _same_start(live: Any, wanted: str | None) -> bool:
+    """The live start time is the wanted one, or a hand-over start that stands for it."""
+    if same_instant(live.start_time, wanted):
+        return True
+    return _handed_over(live) and (not wanted or not_after(wanted, live.start_time))
+
+
 def _create_recurring_run(
-    backend: Any, desired: _Desired, experiment_id: str, *, enabled: bool
+    backend: Any,
+    desired: _Desired,
+    experiment_id: str,
+    *,
+    enabled: bool,
+    start_time: str | None = None,
 ) -> Any:
     return backend.create_recurring_run(
         experiment_id=experiment_id,
@@ -399,7 +444,7 @@ def _create_recurring_run(
         enabled=enabled,
         max_concurrency=desired.max_concurrency,
         no_catchup=desired.no_catchup,
-        start_time=desired.start_time,
+        start_time=start_time or desired.start_time,
         end_time=desired.end_time,
     )
 
@@ -412,21 +457,73 @@ def _quietly(what: str, fn: Callable[[], Any]) -> None:
 
 
 def _move(backend: Any, old: Any, desired: _Desired, experiment_id: str) -> tuple[Any, list[str]]:
-    """Replace `old` by a new recurring run without two enabled and without killing work."""
-    new = _create_recurring_run(backend, desired, experiment_id, enabled=False)
+    """Replace `old` by a new recurring run: never two enabled, no run killed, no tick lost.
+
+    The old one is disabled first; the new one is then created as wanted (enabled or
+    not) and, when it takes over from an enabled one, starts at the second the old one
+    was disabled: it fires the ticks after that second that have already passed (a tick
+    falling between the two calls) and every later one, and none the old one fired.
+    Created enabled rather than enabled later: an enable moves the embedded server's
+    reference to the enable's own second (a tick between the two would be lost), while
+    a start time means the same on KFP's ScheduledWorkflow controller and here. A failed
+    create enables the old one again.
+    """
+    before = _now()
+    if old.enabled:
+        backend.disable_recurring_run(old.id)
     try:
-        if old.enabled:
-            backend.disable_recurring_run(old.id)
-        if desired.enabled:
-            backend.enable_recurring_run(new.id)
+        start = desired.start_time
+        if old.enabled and desired.enabled:
+            start = _handover_start(backend, old.id, before, desired.start_time)
+        new = _create_recurring_run(
+            backend, desired, experiment_id, enabled=desired.enabled, start_time=start
+        )
     except Exception:
-        _quietly(f"delete recurring run {new.id}", lambda: backend.delete_recurring_run(new.id))
         if old.enabled:
             _quietly(
                 f"re-enable recurring run {old.id}", lambda: backend.enable_recurring_run(old.id)
             )
         raise
     return new, _retire(backend, old.id)
+
+
+_CLOCK_SLACK = timedelta(minutes=5)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _handover_start(backend: Any, old_id: str, before: datetime, wanted: str | None) -> str:
+    """The start time of a schedule taking over from `old_id`, just disabled: the second
+    KFP stamped that disable with (its `updated_at`, KFP's clock, the one its scheduler
+    fires by), else this machine's second before the disable call; a later wanted start
+    time wins."""
+    live = get_or_none(backend.get_recurring_run, old_id)
+    moment = before
+    stamp = _parse_instant(live.updated_at) if live is not None else None
+    if stamp is not None and before - _CLOCK_SLACK <= stamp <= _now() + _CLOCK_SLACK:
+        moment = stamp  # not a stale stamp from an older update of a server that keeps none
+    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # the second, down
+    if wanted and not_after(text, wanted):
+        return wanted
+    return text
+
+
+def _parse_instant(text: str) -> datetime | None:
+    """An RFC 3339 timestamp to the second (fraction dropped; no offset: UTC), else None."""
+    found = re.fullmatch(
+        r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.\d+)?([Zz]|[+-]\d\d:\d\d)?",
+        (text or "").strip(),
+    )
+    if found is None:
+        return None
+    offset = found.group(3) or "Z"
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        return datetime.fromisoformat(f"{found.group(1)}T{found.group(2)}{offset}")
+    except ValueError:
+        return None
 
 
 def _retire(backend: Any, recurring_run_id: str) -> list[str]:
@@ -522,6 +619,7 @@ def _outputs(
         experiment_id=experiment_id,
         url=backend.ui_url(f"recurringrun/details/{recurring_run.id}") if recurring_run else "",
         retired_recurring_run_ids=list(retired),
+        cleanup_recurring_run_ids=[],
     )
     if not version.own:
         out["spec_hash"] = ""
@@ -583,7 +681,7 @@ def update(
 ) -> dict[str, Any]:
     """Full outputs. Enabled/disabled toggles in place; any other schedule change moves it."""
     experiment = _Experiment(backend, str(news["project"]), str(olds.get("experiment_id") or ""))
-    retired = list(olds.get("retired_recurring_run_ids") or [])
+    retired = _leftovers(olds)
     recurring_run = None
     with Undo() as undo:
         version = _version_for_update(olds, news, backend, undo)
@@ -648,10 +746,41 @@ def read(
         version_id = str(outputs["version_id"])
         if get_or_none(backend.get_version, str(state["pipeline_id"]), version_id) is None:
             outputs.update(version_id="", version_name="", spec_hash="")
-    outputs["retired_recurring_run_ids"] = [
-        r for r in state.get("retired_recurring_run_ids") or [] if _get_or_none(backend, r)
-    ]
+    busy, ended = _retired_now(backend, _leftovers(state))
+    outputs["retired_recurring_run_ids"] = busy
+    outputs["cleanup_recurring_run_ids"] = ended
     return id, outputs, only_inputs(outputs, INPUTS)
+
+
+def _leftovers(state: Mapping[str, Any]) -> list[str]:
+    """The ids of the task's old recurring runs still to delete (retired, pending clean-up)."""
+    ids = [
+        *(state.get("retired_recurring_run_ids") or []),
+        *(state.get("cleanup_recurring_run_ids") or []),
+    ]
+    return [str(r) for r in dict.fromkeys(ids) if r]
+
+
+def _retired_now(backend: Any, retired: list[str]) -> tuple[list[str], list[str]]:
+    """(still waiting for a run, ready to delete) of the retired ids still in KFP.
+
+    The ready ones are what a refresh shows as pending clean-up: the next update
+    deletes them, with no change of the inputs needed.
+    """
+    from dh_kfp_pulumi.backends import ApiError
+
+    busy: list[str] = []
+    ended: list[str] = []
+    for rid in retired:
+        if _get_or_none(backend, rid) is None:
+            continue  # deleted by hand: nothing left to clean up
+        try:
+            active = backend.active_runs_of(rid)
+        except ApiError as exc:
+            log.warning("recurring run %s: could not list its runs: %s", rid, exc)
+            active = [True]
+        (busy if active else ended).append(rid)
+    return busy, ended
 
 
 def _live_schedule(
@@ -680,9 +809,10 @@ def _live_schedule(
         wanted = state.get(key)
         if value != (DEFAULTS[key] if wanted is None else wanted):
             outputs[key] = value
-    for key in ("start_time", "end_time"):
-        if not same_instant(state.get(key), getattr(live, key)):
-            outputs[key] = getattr(live, key) or None
+    if not _same_start(live, state.get("start_time")):
+        outputs["start_time"] = live.start_time or None
+    if not same_instant(state.get("end_time"), live.end_time):
+        outputs["end_time"] = live.end_time or None
     if dict(state.get("inputs") or {}) != live.parameters:
         outputs["inputs"] = dict(live.parameters)
     if live.version_id != state.get("version_id"):
@@ -707,7 +837,7 @@ def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]
         "enabled": live.enabled,
         "max_concurrency": live.max_concurrency,
         "catchup": not live.no_catchup,
-        "start_time": live.start_time or None,
+        "start_time": None if _handed_over(live) else live.start_time or None,
         "end_time": live.end_time or None,
         "inputs": dict(live.parameters),
         "spec_hash": "",
@@ -723,6 +853,7 @@ def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]
         experiment_id=live.experiment_id,
         url=backend.ui_url(f"recurringrun/details/{live.id}"),
         retired_recurring_run_ids=[],
+        cleanup_recurring_run_ids=[],
     )
     return live.id, outputs, inputs
 
@@ -741,13 +872,109 @@ def _user_cron(cron: str) -> str:
 
 def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
     """Delete the recurring run and the retired ones, then the task's own version unless
-    another recurring run uses it (versions of the workflow are the workflow's)."""
-    ids = [state.get("recurring_run_id"), *(state.get("retired_recurring_run_ids") or [])]
-    deleted = {str(r) for r in ids if r}
-    for rid in deleted:
+    another recurring run uses it (versions of the workflow are the workflow's).
+
+    KFP cancels the active runs of a recurring run it deletes, so none is deleted while
+    it has one: the schedules are disabled first (no new run starts), then, as the stack
+    setting `on_destroy_active_runs` says, their active runs are waited for (`wait`, the
+    default, at most `destroy_wait_timeout` seconds; past it the delete fails naming the
+    runs, deletes nothing and enables again what it disabled) or canceled (`cancel`,
+    each one logged). What it waits for and cancels goes to the log (warnings of
+    `dh_kfp_pulumi.reconcile`, which each adapter shows).
+    """
+    current = state.get("recurring_run_id")
+    ids = [str(r) for r in dict.fromkeys([current, *_leftovers(state)]) if r]
+    live = [r for r in (_get_or_none(backend, rid) for rid in ids) if r is not None]
+    disabled: list[str] = []
+    try:
+        for recurring_run in live:
+            if recurring_run.enabled:
+                backend.disable_recurring_run(recurring_run.id)
+                disabled.append(recurring_run.id)
+        _end_active_runs(backend, [r.id for r in live], _who(state))
+    except Exception:
+        for rid in disabled:
+            _quietly(
+                f"re-enable recurring run {rid}", lambda rid=rid: backend.enable_recurring_run(rid)
+            )
+        raise
+    deleted = set(ids)
+    for rid in ids:
         backend.delete_recurring_run(rid)
     if state.get("own_version") and state.get("version_id") and state.get("pipeline_id"):
         _delete_own_version(state, backend, deleted)
+
+
+def _who(state: Mapping[str, Any]) -> str:
+    return f"task {state.get('project')}/{state.get('name')}"
+
+
+def _active_runs(backend: Any, recurring_run_ids: list[str]) -> list[tuple[str, Any]]:
+    return [(rid, run) for rid in recurring_run_ids for run in backend.active_runs_of(rid)]
+
+
+def _run_names(active: list[tuple[str, Any]]) -> str:
+    return "; ".join(
+        f"{run.name!r} ({run.id}, {run.state}) of recurring run {rid}" for rid, run in active
+    )
+
+
+def _end_active_runs(backend: Any, recurring_run_ids: list[str], who: str) -> None:
+    """Wait for (or cancel) the active runs of these disabled recurring runs."""
+    active = _active_runs(backend, recurring_run_ids)
+    if not active:
+        return
+    config = backend.config
+    if config.on_destroy_active_runs == "cancel":
+        for rid, run in active:
+            if _cancel(backend, run):
+                log.warning(
+                    "%s: canceled run %r (%s, was %s) of recurring run %s before deleting it "
+                    "(on_destroy_active_runs: cancel)", who, run.name, run.id, run.state, rid,
+                )  # fmt: skip
+        return
+    timeout = config.destroy_wait_timeout
+    log.warning(
+        "%s: its recurring runs are disabled; waiting up to %gs (destroy_wait_timeout) for "
+        "their active runs to end before deleting them: %s", who, timeout, _run_names(active),
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    pause = 0.5
+    while True:
+        if time.monotonic() >= deadline:
+            raise BackendError(
+                f"{who}: destroy_wait_timeout ({timeout:g}s) passed and runs of its recurring "
+                f"runs are still going: {_run_names(active)}. Nothing was deleted: the "
+                "recurring runs are as they were (enabled again if they were). Delete again "
+                "once the runs have ended, give the setting destroy_wait_timeout more seconds "
+                "(stack config dh-kfp:destroy_wait_timeout; the Terraform provider's "
+                "destroy_wait_timeout), or set on_destroy_active_runs to 'cancel' to cancel "
+                "such runs instead."
+            )
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        pause = min(pause * 1.5, 5.0)
+        still = _active_runs(backend, recurring_run_ids)
+        for rid, run in active:
+            if all(run.id != r.id for _, r in still):
+                log.warning("%s: run %r (%s) of recurring run %s has ended", who, run.name,
+                            run.id, rid)  # fmt: skip
+        active = still
+        if not active:
+            return
+
+
+def _cancel(backend: Any, run: Any) -> bool:
+    """Terminate a run; False when it had ended (or gone) meanwhile."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        backend.terminate_run(run.id)
+    except ApiError as exc:
+        now = get_or_none(backend.get_run, run.id)
+        if now is None or now.terminal:
+            return False
+        raise exc from None
+    return True
 
 
 def _delete_own_version(state: Mapping[str, Any], backend: Any, deleted: set[str]) -> None:

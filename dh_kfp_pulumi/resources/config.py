@@ -34,6 +34,8 @@ KEYS: tuple[str, ...] = (
     "image_pull_secrets",
     "data_dir",
     "request_timeout",
+    "destroy_wait_timeout",
+    "on_destroy_active_runs",
 )
 SECRET_KEYS = frozenset({"token"})
 

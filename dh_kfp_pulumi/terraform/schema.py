@@ -83,6 +83,10 @@ PROVIDER = Schema(
             ("profiles", ANY, "named pod settings a task picks with `profile`"),
             ("image_pull_secrets", STRS, "image pull secrets of every step pod"),
             ("request_timeout", NUM, "seconds per KFP request (default 60)"),
+            ("destroy_wait_timeout", NUM, "seconds a destroy waits for the runs of its "
+             "recurring runs to end before failing (default 3600)"),
+            ("on_destroy_active_runs", STR, "'wait' (default) or 'cancel': what a destroy "
+             "does with runs its recurring runs still have going"),
         )
     ]
 )
@@ -195,6 +199,8 @@ TASK = KindSchema(
             _out("experiment_id", STR, "the experiment of the recurring run"),
             _out("url", STR, "the recurring run's page in the KFP UI"),
             _out("retired_recurring_run_ids", STRS, "old schedules waiting for their runs"),
+            _out("cleanup_recurring_run_ids", STRS, "old schedules whose runs have ended "
+                 "(found by a refresh): the next apply deletes them"),
         ]
     ),
 )

@@ -72,6 +72,30 @@ def test_bad_settings_name_the_key_and_hide_the_token():
     assert "known" in text or "valid" in text
 
 
+def test_destroy_settings_default_to_waiting_an_hour_and_name_field_value_and_choices():
+    assert (BackendConfig().on_destroy_active_runs, BackendConfig().destroy_wait_timeout) == (
+        "wait",
+        3600.0,
+    )
+    config = config_from_mapping(
+        {"dh-kfp:destroy_wait_timeout": "90", "dh-kfp:on_destroy_active_runs": "Cancel"}
+    )
+    assert (config.destroy_wait_timeout, config.on_destroy_active_runs) == (90.0, "cancel")
+    assert config_from_mapping({"destroy_wait_timeout": 0}).destroy_wait_timeout == 0.0
+    for key, value, valid in (
+        ("destroy_wait_timeout", "-5", "0 or more"),
+        ("destroy_wait_timeout", "soon", "a number of seconds"),
+        ("destroy_wait_timeout", True, "a number of seconds"),
+        ("on_destroy_active_runs", "kill", "'wait' (the default"),
+        ("on_destroy_active_runs", 1, "or 'cancel'"),
+    ):
+        with pytest.raises(SpecError) as info:
+            config_from_mapping({f"dh-kfp:{key}": value})
+        (problem,) = info.value.problems
+        assert problem.path == f"dh-kfp:{key}" and problem.value == value
+        assert valid in problem.message
+
+
 def test_token_never_in_repr_or_pickle_of_backend_state():
     config = BackendConfig(host="http://127.0.0.1:9", token=TOKEN)
     assert TOKEN not in repr(config) and "token=***" in repr(config)

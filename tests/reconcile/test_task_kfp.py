@@ -78,19 +78,23 @@ def test_schedule_create_move_toggle_drift_delete(config, kfp_server, wf):
     assert task.create(inputs, Backend(config))[1]["recurring_run_id"] == rid
     assert writes(kfp_server.url) == before
 
-    # a new cron moves the schedule: new one disabled, old disabled, new enabled, old deleted
+    # a new cron moves the schedule: old disabled, new one created enabled from the second
+    # the old one stopped (its hand-over start time), old deleted
     moved = checked(config, task_props(wf, name="nightly", schedule="0 6 * * *"))
     plan = task.plan(out, moved)
     assert plan.changes == ["schedule"] and plan.replaces == []
     checking = CheckingBackend(config, "demo-nightly")
     out2 = task.update(tid, out, moved, checking)
-    assert [c[0] for c in checking.calls] == ["create", "disable", "enable"]
-    assert checking.calls[0][1] == "disabled" and checking.calls[1][1] == rid
+    assert checking.calls == [("disable", rid), ("create", "enabled")]
     rid2 = out2["recurring_run_id"]
     assert rid2 != rid and out2["cron"] == "0 0 6 * * *" and out2["retired_recurring_run_ids"] == []
     with pytest.raises(ApiError):
         Backend(config).get_recurring_run(rid)  # idle: deleted at once
-    assert Backend(config).get_recurring_run(rid2).enabled
+    new = Backend(config).get_recurring_run(rid2)
+    assert new.enabled and new.start_time and new.start_time <= new.created_at
+    # the hand-over start time is no drift: the same schedule as the one without it
+    _, moved_out, moved_inputs = task.read(tid, out2, Backend(config))
+    assert moved_inputs.get("start_time") is None and task.plan(moved_out, moved).changes == []
 
     # drift: disabled in the KFP UI; read shows it, the update enables it again in place
     kfp_client(kfp_server.url).disable_recurring_run(rid2)
@@ -291,26 +295,20 @@ def test_schedule_options_reach_kfp_and_read_back_without_drift(config, kfp_serv
     task.delete(tid, out, Backend(config))
 
 
-class RefusesEnable(Backend):
-    """KFP refuses to enable the schedule a move has just made (the old one is still on)."""
+class RefusesCreate(Backend):
+    """KFP refuses the schedule a move makes (the old one has just been disabled)."""
 
-    def __init__(self, config, keep):
-        super().__init__(config)
-        self.keep = keep
-
-    def enable_recurring_run(self, rid):
-        if rid != self.keep:
-            raise ApiError("enable refused", status=500, operation="enable")
-        super().enable_recurring_run(rid)
+    def create_recurring_run(self, **kw):
+        raise ApiError("create refused", status=500, operation="create")
 
 
-def test_a_failed_move_restores_the_old_schedule_and_removes_the_new(config, wf):
+def test_a_failed_move_restores_the_old_schedule(config, wf):
     inputs = checked(config, task_props(wf, name="unmoved"))
     tid, out = task.create(inputs, Backend(config))
     old = out["recurring_run_id"]
     moved = checked(config, task_props(wf, name="unmoved", schedule="0 6 * * *"))
-    with pytest.raises(ApiError, match="enable refused"):
-        task.update(tid, out, moved, RefusesEnable(config, keep=old))
+    with pytest.raises(ApiError, match="create refused"):
+        task.update(tid, out, moved, RefusesCreate(config))
     left = Backend(config).find_recurring_runs("demo-unmoved")
     assert [(r.id, r.enabled, r.cron) for r in left] == [(old, True, "0 5 4 * * *")]
     task.delete(tid, out, Backend(config))
