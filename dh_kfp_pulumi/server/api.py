@@ -20,9 +20,10 @@ from urllib.parse import urlparse
 from dh_kfp_pulumi.server import cron, filters, ir, wire
 from dh_kfp_pulumi.server.store import ACTIVE_STATES, new_id, now
 from dh_kfp_pulumi.server.wire import (
+    ABORTED,
     ALREADY_EXISTS,
     FAILED_PRECONDITION,
-    UNIMPLEMENTED,
+    INTERNAL,
     ApiError,
     invalid,
     not_found,
@@ -173,10 +174,16 @@ def unarchive_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
 
 
 def delete_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
+    """As KFP's: the Default experiment is refused (code 10, before the existence check);
+    the experiment's runs and recurring runs are left in place (they keep its id)."""
     ident = call.params["experiment_id"]
+    default = ctx.store.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    if default is not None and default["id"] == ident:
+        user = f"Failed to delete experiment {ident}. The default experiment cannot be deleted"
+        raise ApiError(ABORTED, f"Failed to delete experiment: BadRequestError: {user}: Invalid "
+                       f"input error: Experiment id cannot be equal to the default id {ident}",
+                       user)
     _experiment(ctx, ident, "Failed to delete an experiment")
-    for row in ctx.store.all("SELECT id FROM recurring_runs WHERE experiment_id = ?", (ident,)):
-        _delete_recurring_run(ctx, row["id"])
     with ctx.store.write() as conn:
         conn.execute("DELETE FROM experiments WHERE id = ?", (ident,))
     return {}
@@ -274,8 +281,13 @@ def upload_pipeline_version(ctx: ServerContext, call: Call) -> dict[str, Any]:
     if not pipeline_id:
         raise invalid("Failed to create a pipeline version: the query parameter 'pipelineid' is "
                       "missing", "Failed to create a pipeline version")
+    if ctx.store.get_pipeline(pipeline_id) is None:
+        # KFP looks the pipeline's namespace up first and answers any failure there as 400
+        # with its generic message (not 404): callers must ask for the pipeline to tell why.
+        raise invalid(f"Failed to create a pipeline version: Failed to get namespace from "
+                      f"pipeline id {pipeline_id}: ResourceNotFoundError: Pipeline "
+                      f"{pipeline_id} not found", "Failed to create a pipeline version")
     spec = ir.read_file(filename, data)
-    _pipeline(ctx, pipeline_id, "Failed to create a pipeline version")
     name = call.q("name") or call.q("display_name") or filename
     display_name = call.q("display_name") or name
     with ctx.store.write() as conn:
@@ -551,8 +563,10 @@ def terminate_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     if not ctx.store.set_run_state(ident, "CANCELING",
                                    only_from=("PENDING", "RUNNING", "PAUSED",
                                               "RUNTIME_STATE_UNSPECIFIED")):
+        # KFP's run store refuses it as invalid input (code 3), not as a failed precondition.
         user = f"Failed to terminate a run {ident}. Row not found"
-        raise ApiError(FAILED_PRECONDITION, f"Failed to terminate a run: {user}", user)
+        raise invalid(f"Failed to terminate a run: Failed to terminate run {ident}: Invalid input "
+                      f"error: {user}", user)
     ctx.executor.wake()
     return {}
 
@@ -590,10 +604,31 @@ def unarchive_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     return {}
 
 
+RETRYABLE_STATES = ("FAILED", "CANCELED")  # KFP: an Argo workflow in phase Failed or Error
+
+
 def retry_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
-    _run(ctx, call.params["run_id"], "Failed to retry a run")
-    user = "Retrying a run is not supported by the embedded server: create a new run instead"
-    raise ApiError(UNIMPLEMENTED, f"Failed to retry a run: {user}", user)
+    """KFP retries a failed (or terminated) run under the same id; here the run goes back to
+    PENDING and the executor runs it again from its first step (KFP keeps the steps that
+    succeeded: the embedded server has no per-step cache to resume from)."""
+    ident = call.params["run_id"]
+    _run(ctx, ident, "Failed to retry a run")
+    t = now()
+    with ctx.store.write() as conn:
+        row = conn.execute("SELECT state, state_history FROM runs WHERE id = ?",
+                           (ident,)).fetchone()
+        if row is None or row["state"] not in RETRYABLE_STATES:
+            user = "Workflow must be Failed/Error to retry"
+            raise ApiError(ABORTED, f"Failed to retry a run: Failed to retry run {ident}: "
+                           f"BadRequestError: {user}: workflow cannot be retried", user)
+        history = [*json.loads(row["state_history"]), {"update_time": t, "state": "PENDING"}]
+        conn.execute("DELETE FROM artifacts WHERE run_id = ?", (ident,))
+        conn.execute("DELETE FROM tasks WHERE run_id = ?", (ident,))
+        conn.execute("UPDATE runs SET state = 'PENDING', finished_at = 0, error = '', "
+                     "worker_pid = 0, state_history = ? WHERE id = ?",
+                     (json.dumps(history), ident))
+    ctx.executor.wake()
+    return {}
 
 
 # --- recurring runs ---------------------------------------------------------------------------
@@ -616,12 +651,11 @@ def _trigger(body: dict[str, Any]) -> dict[str, Any]:
     else:
         interval = periodic.get("interval_second", 0)
         if interval < 1:
-            raise invalid(f"Failed to create a recurring run: Invalid input error: Found invalid "
-                          f"period schedule interval {interval}: it must be at least 1 second")
+            user = (f"Found invalid period schedule interval {interval}. Set at interval to "
+                    "least 1 second")
+            raise invalid(f"Failed to create a recurring run: Invalid input error: {user}", user)
         out["interval_second"] = interval
-    if out["start_time"] and out["end_time"] and out["end_time"] < out["start_time"]:
-        raise invalid("Failed to create a recurring run: Invalid input error: the trigger's "
-                      "end_time is before its start_time")
+    # No check that end_time follows start_time: KFP has none (such a schedule never fires).
     return out
 
 
@@ -634,14 +668,17 @@ def schedule_of(trigger: dict[str, Any]) -> cron.Schedule:
 def create_recurring_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     body = wire.parse_body(call.body, "v2beta1RecurringRun")
     display_name = body.get("display_name", "")
-    if not display_name.strip():
-        raise invalid("Failed to create a recurring run: Invalid input error: The recurring run "
-                      "name is empty. Please specify a valid name",
-                      "The recurring run name is empty. Please specify a valid name")
+    if not display_name:
+        # KFP's converter refuses it as an internal error (500 "Internal Server Error").
+        raise ApiError(INTERNAL, "Failed to create a recurring run due to conversion error: "
+                       "InternalServerError: Failed to convert a API recurring run to its "
+                       "internal representation: Invalid input error: Recurring run's name "
+                       "cannot be empty", "Internal Server Error")
     max_concurrency = body.get("max_concurrency", 0)
     if not 1 <= max_concurrency <= 10:
-        raise invalid(f"Failed to create a recurring run: Invalid input error: max_concurrency of "
-                      f"the recurring run should be in the range of [1,10], got {max_concurrency}")
+        user = (f"Max concurrency of a recurring run must be at least 1 and at most 10. "
+                f"Received {max_concurrency}")
+        raise invalid(f"Failed to create a recurring run: Invalid input error: {user}", user)
     trigger = _trigger(body)
     source = _resolve_source(ctx, body, "recurring run")
     runtime_config = _runtime_config(body, source.spec)

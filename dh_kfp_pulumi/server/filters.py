@@ -4,7 +4,8 @@ The rules follow the real server: predicates are AND-ed; operations by name or n
 keys in snake or lowerCamel; only the listed keys of each resource may be filtered or sorted on;
 `page_size` defaults to 20 (0 or unset), max 200, negative is an error; the default order is
 `created_at` ascending; pagination is keyset-based and the token carries the query it belongs
-to, so a later page is consistent with the first one.
+to, so a later page is consistent with the first one; a `filter` or `sort_by` sent with a
+token must be the token's own (400 otherwise, as on KFP).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Any
 from dh_kfp_pulumi.server.wire import invalid, parse_ts
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 200
+TOKEN_MISMATCH = ("page token does not match the supplied sort by and/or filtering criteria. "
+                  "Either specify the same criteria or leave the latter empty if page token is "
+                  "specified.")
 
 _OPERATIONS = {
     "EQUALS": "=", "NOT_EQUALS": "!=", "GREATER_THAN": ">", "GREATER_THAN_EQUALS": ">=",
@@ -215,6 +219,12 @@ def build_query(resource: Resource, *, filter_text: str = "", sort_by: str = "",
         column, desc, sort_key = parse_sort(f"{state['s']} {'desc' if state['d'] else 'asc'}",
                                             resource)
         cursor = (state["v"], int(state["k"]))
+        if sort_by or filter_text:  # KFP: they must be the token's own (or left empty)
+            _, _, asked_norm = parse_filter(filter_text, resource)
+            asked_column, asked_desc, _ = parse_sort(sort_by, resource)
+            if (asked_column, asked_desc, asked_norm or []) != (column, desc, norm or []):
+                raise invalid(f"Failed to create list options: Invalid input error: "
+                              f"{TOKEN_MISMATCH}", TOKEN_MISMATCH)
     else:
         where, params, norm = parse_filter(filter_text, resource)
         column, desc, sort_key = parse_sort(sort_by, resource)

@@ -22,7 +22,7 @@ HTTP_STATUS = {
     9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
 }
 INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS = 3, 5, 6
-FAILED_PRECONDITION, UNIMPLEMENTED, INTERNAL = 9, 12, 13
+FAILED_PRECONDITION, ABORTED, UNIMPLEMENTED, INTERNAL = 9, 10, 12, 13
 
 
 class ApiError(Exception):
@@ -263,11 +263,14 @@ def run(row: Any, tasks: list[Any] = (), artifacts: list[Any] = ()) -> dict[str,
         service_account=row["service_account"], created_at=ts(row["created_at"]),
         scheduled_at=ts(row["scheduled_at"]), finished_at=ts(row["finished_at"]),
         state=row["state"], error=_json(row["error"]),
-        run_details=message(task_details=[task(t, artifacts) for t in tasks]),
+        run_details=message(task_details=[task(t, artifacts, tasks) for t in tasks]),
         recurring_run_id=row["recurring_run_id"], state_history=_history(row["state_history"]))
 
 
-def task(row: Any, artifacts: list[Any] = ()) -> dict[str, Any]:
+def task(row: Any, artifacts: list[Any] = (), tasks: list[Any] = ()) -> dict[str, Any]:
+    """KFP's PipelineTaskDetail. As KFP's converter writes it, the task's own `pod_name` is
+    never set and `child_tasks` lists the tasks under it (of `tasks`, the run's) by
+    `pod_name`; there are no pods here, so a child's pod name is its task id."""
     outputs: dict[str, dict[str, list[str]]] = {}
     for art in artifacts:
         if art["task_id"] == row["task_id"]:
@@ -278,7 +281,9 @@ def task(row: Any, artifacts: list[Any] = ()) -> dict[str, Any]:
         create_time=ts(row["create_time"]), start_time=ts(row["start_time"]),
         end_time=ts(row["end_time"]), state=row["state"], execution_id=int64(row["seq"]),
         error=_json(row["error"]), outputs=outputs, parent_task_id=row["parent_task_id"],
-        state_history=_history(row["state_history"]), pod_name=row["name"])
+        state_history=_history(row["state_history"]),
+        child_tasks=[{"pod_name": t["task_id"]} for t in tasks
+                     if t["parent_task_id"] and t["parent_task_id"] == row["task_id"]])
 
 
 def recurring_run(row: Any) -> dict[str, Any]:

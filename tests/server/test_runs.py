@@ -1,9 +1,26 @@
 """Runs execute for real (kfp.local in worker processes) and report like KFP."""
 
+import json
 import os
 from pathlib import Path
 
+from kfp import compiler, dsl
+
 SERVER_SETTINGS = {"max_concurrent_runs": 2}
+
+
+@dsl.component(base_image="python:3.11")
+def needs_marker(marker: str) -> str:
+    import os
+
+    if not os.path.exists(marker):
+        raise ValueError("no marker yet")
+    return "found"
+
+
+@dsl.pipeline(name="flaky")
+def flaky(marker: str = ""):
+    needs_marker(marker=marker)
 
 
 def _alive(pid: int) -> bool:
@@ -119,3 +136,51 @@ def test_pipeline_root_from_runtime_config(client, pipelines, tmp_path, kit, ser
     _, detail, _ = kit.http("GET", f"{server.url}/dh-kfp/v1/runs/{run.run_id}/tasks")
     uri = next(t for t in detail["tasks"] if t["name"] == "make-text")["artifacts"]["out"][0]["uri"]
     assert uri.startswith(str(root / run.run_id))
+
+
+def test_retry_runs_a_failed_run_again_under_its_id(client, server, kit, tmp_path):
+    """KFP's RetryRun (resource_manager.go): a Failed/Error workflow is resubmitted and the
+    run goes back to a running state, same id; here the executor runs it again."""
+    path = tmp_path / "flaky.yaml"
+    compiler.Compiler().compile(flaky, str(path))
+    marker = tmp_path / "marker"
+    run = client.run_pipeline(None, "flaky", str(path), params={"marker": str(marker)})
+    failed = client.wait_for_run_completion(run.run_id, timeout=90, sleep_duration=0.2)
+    assert failed.state == "FAILED" and "no marker yet" in failed.error.message
+    first_task = failed.run_details.task_details[0].task_id
+
+    marker.write_text("now")
+    status, body, _ = kit.http("POST", f"{server.url}/apis/v2beta1/runs/{run.run_id}:retry")
+    assert (status, body) == (200, {})
+    again = client.wait_for_run_completion(run.run_id, timeout=90, sleep_duration=0.2)
+    assert again.state == "SUCCEEDED", again.error
+    assert again.error is None and again.finished_at >= failed.finished_at
+    assert [h.state for h in again.state_history] == [
+        "PENDING", "RUNNING", "FAILED", "PENDING", "RUNNING", "SUCCEEDED"]
+    (task,) = again.run_details.task_details  # the first attempt's task is replaced
+    assert task.state == "SUCCEEDED" and task.task_id != first_task
+    _, detail, _ = kit.http("GET", f"{server.url}/dh-kfp/v1/runs/{run.run_id}/tasks")
+    assert detail["tasks"][0]["parameters"] == {"Output": "found"}
+
+    # Only a failed or canceled run is retried (KFP: "Workflow must be Failed/Error to
+    # retry", a BadRequestError: code 10, HTTP 409); an unknown one is 404.
+    status, body, _ = kit.http("POST", f"{server.url}/apis/v2beta1/runs/{run.run_id}:retry")
+    assert (status, body["code"]) == (409, 10), body
+    assert body["details"][0]["message"] == "Workflow must be Failed/Error to retry"
+    kit.validate_response("POST", f"/apis/v2beta1/runs/{run.run_id}:retry", status,
+                          json.dumps(body))
+    status, body, _ = kit.http("POST", f"{server.url}/apis/v2beta1/runs/nope:retry")
+    assert (status, body["code"]) == (404, 5)
+
+
+def test_retry_of_a_canceled_run_runs_it_again(client, server, pipelines, kit):
+    run = client.run_pipeline(None, "sleepy-retried", pipelines["sleepy"],
+                              params={"seconds": 4.0})
+    kit.wait_state(client, run.run_id, {"RUNNING"})
+    client.terminate_run(run.run_id)
+    kit.wait_state(client, run.run_id, {"CANCELED"})
+    client._run_api.run_service_retry_run(run.run_id)  # kfp.Client has no retry method
+    done = client.wait_for_run_completion(run.run_id, timeout=90, sleep_duration=0.2)
+    assert done.state == "SUCCEEDED", done.error
+    assert [h.state for h in done.state_history][-4:] == [
+        "CANCELED", "PENDING", "RUNNING", "SUCCEEDED"]
