@@ -440,21 +440,29 @@ def ensure_pipeline(backend: Any, display_name: str, description: str) -> tuple[
 def ensure_version(
     backend: Any, pipeline_id: str, result: Any, description: str
 ) -> tuple[Any, bool]:
-    """(the version named by the build's hash, whether this call uploaded it)."""
+    """(the version named by the build's hash, whether this call uploaded it).
+
+    A pipeline deleted behind our back is named as such: KFP answers an upload to it with
+    400 "Failed to create a pipeline version" (as for a bad spec), so a 400 (or a 404) is
+    checked against the pipeline itself before the error is worded.
+    """
     from dh_kfp_pulumi.backends import ApiError
 
     name = short_hash(result.spec_hash)
-    found = backend.find_version(pipeline_id, name)
-    if found is not None:
-        return found, False
     try:
-        return backend.upload_version(pipeline_id, name, result.yaml, description), True
+        found = backend.find_version(pipeline_id, name)
+        if found is not None:
+            return found, False
+        try:
+            return backend.upload_version(pipeline_id, name, result.yaml, description), True
+        except ApiError as exc:
+            if exc.status == 409:
+                found = backend.find_version(pipeline_id, name)
+                if found is not None:
+                    return found, False
+            raise
     except ApiError as exc:
-        if exc.status == 409:
-            found = backend.find_version(pipeline_id, name)
-            if found is not None:
-                return found, False
-        if exc.not_found:
+        if exc.status in (400, 404) and _pipeline_gone(backend, pipeline_id):
             raise type(exc)(
                 f"{exc} (the pipeline {pipeline_id} is gone: refresh the stack state, e.g. "
                 "`pulumi refresh` or `terraform apply -refresh-only`, and deploy again)",
@@ -462,6 +470,16 @@ def ensure_version(
                 operation=exc.operation,
             ) from None
         raise
+
+
+def _pipeline_gone(backend: Any, pipeline_id: str) -> bool:
+    """True when KFP says the pipeline is not there (any other answer: not known to be)."""
+    from dh_kfp_pulumi.backends import ApiError
+
+    try:
+        return get_or_none(backend.get_pipeline, pipeline_id) is None
+    except ApiError:
+        return False
 
 
 def adopt_pipeline(backend: Any, adopt: str) -> Any:

@@ -73,6 +73,44 @@ def test_errors_carry_kfps_message_status_and_not_found(backend):
     assert info.value.status == 409 and not info.value.not_found
 
 
+def test_upload_version_to_a_deleted_pipeline_is_kfps_400(backend):
+    """KFP answers 400 "Failed to create a pipeline version" (not 404): the error says so
+    and is not taken for NotFound (reconcile asks for the pipeline to tell it is gone)."""
+    pipeline = backend.create_pipeline("demo-deleted")
+    assert backend.delete_pipeline(pipeline.id) is True
+    with pytest.raises(ApiError) as info:
+        backend.upload_version(pipeline.id, "0123456789abcdef", compiled().yaml)
+    err = info.value
+    assert err.status == 400 and not err.not_found
+    assert str(err) == (f"KFP upload version '0123456789abcdef' of pipeline {pipeline.id} "
+                        "failed (HTTP 400): Failed to create a pipeline version")
+
+
+def test_failed_steps_follow_kfps_task_details():
+    """KFP's task details: a DAG task lists its children in `child_tasks` (by pod_name) and
+    fails with them; only the leaf steps that failed are named."""
+    import kfp_server_api as k
+
+    def task(task_id, name, state, children=(), parent="", message=""):
+        return k.V2beta1PipelineTaskDetail(
+            task_id=task_id, display_name=name, state=state, parent_task_id=parent or None,
+            error=k.GoogleRpcStatus(message=message) if message else None,
+            child_tasks=[k.PipelineTaskDetailChildTask(pod_name=c) for c in children] or None)
+
+    run = k.V2beta1Run(run_id="r", display_name="r", state="FAILED", run_details=k.V2beta1RunDetails(
+        task_details=[
+            task("1", "root", "FAILED", children=["wf-1-2", "wf-1-3"]),
+            task("2", "make", "SUCCEEDED", parent="1"),
+            task("3", "count", "FAILED", parent="1", message="ValueError: no"),
+            # a sub-DAG known only by its child_tasks (its step carries no parent_task_id)
+            task("4", "for-loop", "FAILED", children=["wf-1-5"]),
+            task("5", "inner", "FAILED", message="boom"),
+        ]))
+    out = backends._run(run)
+    assert out.failed_steps == (("count", "ValueError: no"), ("inner", "boom"))
+    assert out.failure_message() == "step 'count': ValueError: no; step 'inner': boom"
+
+
 def test_lists_read_every_page(backend, monkeypatch):
     names = [f"demo-page-{i}" for i in range(5)]
     for name in names:
@@ -129,6 +167,11 @@ def test_wait_stops_on_canceled(backend):
     started = time.monotonic()
     done = backend.wait_run(run.id, timeout=60)
     assert done.state == "CANCELED" and time.monotonic() - started < 60
+    # KFP refuses to terminate a finished run as invalid input (400, code 3).
+    with pytest.raises(ApiError) as info:
+        backend.terminate_run(run.id)
+    assert info.value.status == 400 and not info.value.not_found
+    assert f"Failed to terminate a run {run.id}. Row not found" in str(info.value)
     assert backend.delete_run(run.id) is True and backend.delete_run(run.id) is False
 
 

@@ -179,3 +179,60 @@ def test_read_counts_a_version_of_another_pipeline_as_gone(config, kfp_server):
     assert live["version_id"] == "" and live_inputs["spec_hash"] == ""
     for i, o in ((pid, out), (other_pid, other)):
         workflow.delete(i, o, Backend(config))
+
+
+def test_update_of_a_pipeline_deleted_in_kfp_says_it_is_gone_and_a_refresh_recreates_it(
+    config, kfp_server
+):
+    """KFP answers an upload_version to a deleted pipeline with 400 (not 404): the update
+    still names the pipeline as gone; a refresh (read) drops it and create makes it anew."""
+    inputs = checked(config, name="vanished")
+    pid, out = workflow.create(inputs, Backend(config))
+    client = kfp_client(kfp_server.url)
+    client.delete_pipeline_version(pid, out["version_id"])
+    client.delete_pipeline(pid)
+
+    changed = checked(config, name="vanished", code=NEW_CODE)
+    with pytest.raises(ApiError) as info:
+        workflow.update(pid, out, changed, Backend(config))
+    assert info.value.status == 400
+    assert "Failed to create a pipeline version" in str(info.value)
+    assert f"the pipeline {pid} is gone: refresh the stack state" in str(info.value)
+
+    assert workflow.read(pid, out, Backend(config)) == ("", {}, {})
+    new_pid, new_out = workflow.create(changed, Backend(config))
+    assert new_pid != pid and versions(kfp_server.url, new_pid) == [new_out["version_name"]]
+    workflow.delete(new_pid, new_out, Backend(config))
+
+
+class _RefusesUploads:
+    """A backend whose upload_version answers 400, and whose pipeline is there or not."""
+
+    def __init__(self, pipeline: str):
+        self.pipeline = pipeline  # "there", "gone", or "unreachable"
+
+    def find_version(self, pipeline_id, name):
+        return None
+
+    def upload_version(self, pipeline_id, name, spec_yaml, description=""):
+        raise ApiError("KFP upload version failed (HTTP 400): Invalid pipeline spec",
+                       status=400, operation="upload version")
+
+    def get_pipeline(self, pipeline_id):
+        if self.pipeline == "gone":
+            raise ApiError("KFP get pipeline failed (HTTP 404): Pipeline p not found", status=404)
+        if self.pipeline == "unreachable":
+            raise ApiError("KFP get pipeline failed (HTTP 503): Service unavailable", status=503)
+        return object()
+
+
+@pytest.mark.parametrize(("pipeline", "gone"), [("there", False), ("gone", True),
+                                                 ("unreachable", False)])
+def test_a_400_on_upload_is_gone_only_when_kfp_says_the_pipeline_is(pipeline, gone):
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(spec_hash="ab" * 32, yaml="{}")
+    with pytest.raises(ApiError) as info:
+        workflow.ensure_version(_RefusesUploads(pipeline), "p", result, "d")
+    assert info.value.status == 400 and "Invalid pipeline spec" in str(info.value)
+    assert ("the pipeline p is gone" in str(info.value)) is gone
