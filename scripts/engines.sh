@@ -28,6 +28,7 @@ export CGO_ENABLED=${CGO_ENABLED:-1}
 ENGINES=(
   "pulumi|engines/pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|v3.274.0|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.0"
   "tofu|engines/tofu|github.com/opentofu/opentofu/cmd/tofu|v1.12.6|-X github.com/opentofu/opentofu/version.dev=no"
+  "pulumi-resource-kubernetes|engines/kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes|v4.0.0-20260115033456-f47bc2d6f199|"
 )
 # Only some engines may be wanted (tests of one area): DH_KFP_ENGINES="pulumi tofu".
 WANTED=${DH_KFP_ENGINES:-}
@@ -47,7 +48,10 @@ build_one() {
   else
     echo "engines: $name $version (cached)"
   fi
-  ln -sfn "$out/$name" "$BIN/$name"
+  # A hard link (a copy across file systems), not a symlink: the Pulumi CLI looks for its
+  # bundled plugins beside its own resolved path, where the launchers below are installed.
+  rm -f "$BIN/$name"
+  ln "$out/$name" "$BIN/$name" 2>/dev/null || cp "$out/$name" "$BIN/$name"
 }
 
 for row in "${ENGINES[@]}"; do

@@ -9,6 +9,13 @@ python3 -m venv .venv
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed; its test will skip and say so"
 fi
+# The real engines (Pulumi CLI, OpenTofu, ...) from their Go modules, wherever Go exists;
+# cached outside the checkout, so only the first run on a machine pays for the builds.
+if command -v go >/dev/null 2>&1; then
+  ./scripts/engines.sh
+else
+  echo "go not on PATH: the real engines are not built; their tests skip (and fail under CI=true)"
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check .
 # pytest exits 5 when it collects no test; set -e turns that (and any failure) into a failed run.
