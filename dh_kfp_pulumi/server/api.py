@@ -300,8 +300,9 @@ def _names(body: dict[str, Any], what: str) -> tuple[str, str]:
     name = body.get("name") or body.get("display_name") or ""
     display_name = body.get("display_name") or name
     if not name.strip():
-        raise invalid(f"Failed to create a {what}: Invalid input error: {what} name is empty. "
-                      f"Please specify a valid name in 'name' or 'display_name'")
+        # KFP's words (pipeline_server.go); `name` falls back to `display_name` before.
+        raise invalid(f"Failed to create a {what}: Invalid input error: name is required (set "
+                      "'name' or 'display_name')", "name is required")
     return name, display_name
 
 

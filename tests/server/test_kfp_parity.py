@@ -155,7 +155,7 @@ def test_json_pipeline_create_takes_display_name_as_name(server, kit):
     status, pipe, _ = kit.http("POST", url, {"name": "parity-name-only"})
     assert status == 200 and (pipe["name"], pipe["display_name"]) == ("parity-name-only",) * 2
     status, body, _ = kit.http("POST", url, {"description": "no name at all"})
-    assert (status, body["code"]) == (400, 3), body
+    assert (status, body["code"], _details(body)) == (400, 3, "name is required"), body
 
 
 def test_end_time_before_start_time_is_accepted(client, server, kit, pipelines):
