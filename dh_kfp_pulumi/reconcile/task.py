@@ -269,6 +269,8 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
         olds.get("retired_recurring_run_ids") or olds.get("cleanup_recurring_run_ids")
     )
     quiet = not olds.get("recurring_run_id") and not leftovers
+    if olds and not plan(olds, news).changed:  # no update at all: what is kept stays kept
+        out["retired_recurring_run_ids"] = list(olds.get("retired_recurring_run_ids") or [])
     schedule = news.get("schedule")
     if schedule is UNKNOWN:
         out.update(

@@ -9,14 +9,20 @@ One adapter class for the three kinds; all decisions are reconcile's (`check`, `
 - The plan promises the outputs reconcile can tell in advance and leaves the rest
   "known after apply"; `requires_replace` is reconcile's `replaces`.
 - Every failure becomes a diagnostic naming the attribute; nothing raises into gRPC.
+- What reconcile tells the user while it works (warnings of its logger: the runs a
+  delete waits for or cancels) becomes warning diagnostics of that call, and goes to
+  the provider's stderr as it happens (Terraform's log, `TF_LOG`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tf.schema import Schema
@@ -49,6 +55,36 @@ def add_error(
         diags.add_error(f"{what}: {exc}")
     else:  # a bug, but still one readable line rather than a gRPC stack
         diags.add_error(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class _Collect(logging.Handler):
+    """Reconcile's records made on one thread (the gRPC server runs calls on several)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        message = record.getMessage()
+        self.messages.append(message)
+        print(f"dhkfp: {message}", file=sys.stderr, flush=True)  # Terraform's log, as it goes
+
+
+@contextlib.contextmanager
+def reported(diags: Diagnostics) -> Iterator[None]:
+    """Reconcile's warnings during the block as warning diagnostics."""
+    logger = logging.getLogger("dh_kfp_pulumi.reconcile")
+    handler = _Collect()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for message in handler.messages:
+            diags.add_warning(message)
 
 
 class KindResource:
@@ -222,7 +258,8 @@ class KindResource:
         if inputs is None:
             return None
         try:
-            id, outputs = self.core.create(inputs, self.backend())
+            with reported(ctx.diagnostics):
+                id, outputs = self.core.create(inputs, self.backend())
         except Exception as exc:  # noqa: BLE001 - every failure becomes a diagnostic
             add_error(ctx.diagnostics, f"cannot create {self.TYPE}", exc, self.SPEC)
             return None
@@ -235,7 +272,10 @@ class KindResource:
         if inputs is None:
             return current
         try:
-            outputs = self.core.update(current["id"], self.olds(current), inputs, self.backend())
+            with reported(ctx.diagnostics):
+                outputs = self.core.update(
+                    current["id"], self.olds(current), inputs, self.backend()
+                )
         except Exception as exc:  # noqa: BLE001
             add_error(ctx.diagnostics, f"cannot update {self.TYPE}", exc, self.SPEC)
             return current
@@ -243,7 +283,8 @@ class KindResource:
 
     def delete(self, ctx: Any, current: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            self.core.delete(current["id"], self.olds(current), self.backend())
+            with reported(ctx.diagnostics):
+                self.core.delete(current["id"], self.olds(current), self.backend())
         except Exception as exc:  # noqa: BLE001
             add_error(ctx.diagnostics, f"cannot delete {self.TYPE}", exc, self.SPEC)
             return current

@@ -350,3 +350,48 @@ def test_a_task_with_pod_settings_builds_from_the_workflows_planned_spec():
     _, _, diags = plan("dhkfp_task", dict(task, profile="gpu"), s=s)
     assert [d.attribute.steps[0].attribute_name for d in diags] == ["profile"]
     assert "unknown profile; defined: ssd" in diags[0].summary
+
+
+def test_provider_block_takes_the_destroy_settings_and_names_bad_ones():
+    s = servicer()
+    attrs = {a.name: a for a in tfp.PROVIDER.attributes}
+
+    def configure(**values):
+        config = {a: None for a in attrs}
+        config.update(host="http://127.0.0.1:9", **values)
+        request = pb.ConfigureProvider.Request(config=_encode_state(attrs, {}, config, None))
+        return list(s.ConfigureProvider(request, None).diagnostics)
+
+    assert configure(destroy_wait_timeout=30, on_destroy_active_runs="cancel") == []
+    assert (s.app.config.destroy_wait_timeout, s.app.config.on_destroy_active_runs) == (
+        30.0,
+        "cancel",
+    )
+    diags = configure(destroy_wait_timeout=-1, on_destroy_active_runs="kill")
+    where = {d.attribute.steps[0].attribute_name: d.summary for d in diags}
+    assert set(where) == {"destroy_wait_timeout", "on_destroy_active_runs"}
+    assert "0 or more" in where["destroy_wait_timeout"] and "-1" in where["destroy_wait_timeout"]
+    assert "'kill'" in where["on_destroy_active_runs"]
+    assert "'wait'" in where["on_destroy_active_runs"]
+    assert "'cancel'" in where["on_destroy_active_runs"]
+
+
+def test_a_pending_cleanup_plans_an_update_that_leaves_none_pending():
+    config = full(
+        "dhkfp_task", project="demo", name="t", pipeline_id="p", workflow_version_id="v",
+        schedule="5 4 * * *", inputs={"x": 2},
+    )  # fmt: skip
+    planned, _, _ = plan("dhkfp_task", config)
+    prior = dict(planned, id="t1", recurring_run_id="r1", url="u", experiment_id="e")
+    prior.update(enabled=True, max_concurrency=1, catchup=True, retired_recurring_run_ids=[],
+                 cleanup_recurring_run_ids=[])  # fmt: skip
+    assert plan("dhkfp_task", config, prior)[0] == prior  # nothing pending: no change
+    # a refresh found r0 retired with its runs ended: an update, keeping the schedule
+    pending = dict(prior, cleanup_recurring_run_ids=["r0"])
+    update, replaces, diags = plan("dhkfp_task", config, pending)
+    assert diags == [] and replaces == [] and update != pending
+    assert update["cleanup_recurring_run_ids"] == [] and update["recurring_run_id"] == "r1"
+    assert update["retired_recurring_run_ids"] is Unknown  # r0 may still be kept (a new run)
+    # still waiting for its runs: no change to apply (a refresh says when it is done)
+    busy = dict(prior, retired_recurring_run_ids=["r0"])
+    assert plan("dhkfp_task", config, busy)[0] == busy
