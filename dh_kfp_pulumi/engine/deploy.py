@@ -296,6 +296,13 @@ class Deployment:
         elif severity == engine_pb2.INFO:
             self.printer.info(f"{where}{message}")
 
+    def _provider_message(self, severity: str, message: str) -> None:
+        """What a provider logged with pulumi.log (the runs a delete waits for, ...)."""
+        if severity == "warning":
+            self.printer.warning(message)
+        else:
+            self.printer.info(message)
+
     def unsupported(self, message: str) -> DhKfpError:
         self._error(f"dh-kfp's offline engine: {message}")
         self._step_failed = True
@@ -519,7 +526,8 @@ class Deployment:
                     provider = ProviderProcess(
                         self.project.program, self.project.name, self.config.values,
                         self.config.secret_keys,
-                        self.store.path.with_suffix(".provider.log"))
+                        self.store.path.with_suffix(".provider.log"),
+                        on_message=self._provider_message)
                     provider.configure(self.config.values, self.config.secret_keys)
                 except ProviderError as exc:
                     self._fail(str(exc))

@@ -4,7 +4,9 @@ One `python -u -m pulumi.dynamic` process (the program's interpreter, working di
 the program's, so providers pickled by reference import as they would under Pulumi),
 spoken to over gRPC with the SDK's own stubs. It answers `acceptSecrets: false`, so, like
 the engine, we send it plain values and give its answers back the secretness of what went
-in. Its stderr, and the traceback of every failed call, go to a log file beside the state.
+in. Its stderr, and the traceback of every failed call, go to a log file beside the state;
+the lines `pulumi.log` writes there (`warning: ...`, `info: ...`: a provider server has no
+engine connection) also go to `on_message`, as the Pulumi CLI shows a provider's output.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,10 @@ class ProviderProcess:
     """A running `pulumi.dynamic` provider server."""
 
     def __init__(self, cwd: Path, project: str, config: Mapping[str, str],
-                 secret_keys: Sequence[str], log_path: Path):
+                 secret_keys: Sequence[str], log_path: Path,
+                 on_message: Callable[[str, str], None] | None = None):
         self.log_path = log_path
+        self._on_message = on_message
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update({
@@ -67,7 +71,9 @@ class ProviderProcess:
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=cwd, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr.start()
         port = self._read_port()
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_GRPC_CHANNEL_OPTIONS)
         try:
@@ -94,6 +100,18 @@ class ProviderProcess:
                 f"{self._log_tail()}")
         return int(text)
 
+    def _drain_stderr(self) -> None:
+        """The server's stderr to the log file; pulumi.log's lines to `on_message` too."""
+        for raw in iter(self._proc.stderr.readline, b""):
+            with contextlib.suppress(ValueError, OSError):  # closed by close()
+                self._log.write(raw)
+                self._log.flush()
+            text = raw.decode(errors="replace").rstrip("\n")
+            severity, sep, message = text.partition(": ")
+            if sep and severity in ("warning", "info") and self._on_message is not None:
+                with contextlib.suppress(Exception):
+                    self._on_message(severity, message)
+
     def _log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -111,6 +129,9 @@ class ProviderProcess:
                 self._proc.wait()
         with contextlib.suppress(Exception):
             self._proc.stdout.close()
+        self._stderr.join(timeout=10)  # the server has exited: its stderr ends
+        with contextlib.suppress(Exception):
+            self._proc.stderr.close()
         self._log.close()
 
     # ---- the calls ------------------------------------------------------------------------

@@ -20,10 +20,15 @@ Pulumi's rules for dynamic providers, and how they are kept here:
 - `diff` gets the old outputs (a superset of the inputs) and compares input keys only;
   `update` returns full outputs; `read` returns the live shape both as outputs and as
   inputs, so `pulumi preview --refresh` shows drift; a gone object reads as id "".
+- What reconcile has to tell the user while it works (warnings of its logger: the runs
+  a delete waits for or cancels) goes to `pulumi.log` (`_EngineLog`). A provider server
+  has no engine connection, so pulumi.log writes it to the server's stderr, which the
+  Pulumi CLI (and dh-kfp's offline engine) show.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -47,6 +52,27 @@ __all__ = ["DeploymentError", "JobProvider", "RunProvider", "TaskProvider", "Wor
 
 class DeploymentError(DhKfpError):
     """A create/read/update/delete that KFP refused or that failed (a run that FAILED, ...)."""
+
+
+class _EngineLog(logging.Handler):
+    """Records of reconcile's logger to the engine's log, as `pulumi.log` warnings."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import pulumi
+
+        try:
+            pulumi.log.warn(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never fail a call
+            self.handleError(record)
+
+
+def engine_log() -> None:
+    """Send reconcile's warnings to the engine's log (once per process)."""
+    logger = logging.getLogger("dh_kfp_pulumi.reconcile")
+    if not any(isinstance(h, _EngineLog) for h in logger.handlers):
+        handler = _EngineLog(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
 
 
 class _Provider(ResourceProvider):
@@ -89,6 +115,7 @@ class _Provider(ResourceProvider):
         from dh_kfp_pulumi.resources.config import provider_settings
 
         self._settings = provider_settings(req.config)
+        engine_log()  # configure runs in the provider server only: its log goes to the engine
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = from_engine(news)
