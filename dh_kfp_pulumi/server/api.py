@@ -524,7 +524,7 @@ def insert_run(conn: sqlite3.Connection, *, experiment_id: str, display_name: st
 def create_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     body = wire.parse_body(call.body, "v2beta1Run")
     display_name = body.get("display_name", "")
-    if not display_name.strip():
+    if not display_name:  # KFP refuses only the empty name (run_server.go createRun)
         raise invalid("Failed to create a run: Invalid input error: The run name is empty. Please "
                       "specify a valid name", "The run name is empty. Please specify a valid name")
     source = _resolve_source(ctx, body, "run")

@@ -146,6 +146,17 @@ def test_an_empty_recurring_run_name_is_an_internal_error(client, server, kit, p
     assert status == 200 and body["display_name"] == " "
 
 
+def test_only_an_empty_run_name_is_refused(client, server, kit, pipelines):
+    """run_server.go createRun: DisplayName == "" is invalid input; a blank name is a name."""
+    pipe, ref = _pipeline_with_version(client, pipelines, "parity-run-names")
+    url = f"{server.url}{API}/runs"
+    status, body, _ = kit.http("POST", url, {"display_name": "", "pipeline_version_reference": ref})
+    assert (status, body["code"]) == (400, 3), body
+    assert _details(body) == "The run name is empty. Please specify a valid name"
+    status, body, _ = kit.http("POST", url, {"display_name": " ", "pipeline_version_reference": ref})
+    assert status == 200 and body["display_name"] == " "
+
+
 def test_json_pipeline_create_takes_display_name_as_name(server, kit):
     """api_converter.go toModelPipeline: name defaults to display_name and display_name to
     name; pipeline_server.go createPipeline refuses only when both are empty."""
