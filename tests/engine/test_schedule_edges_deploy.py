@@ -3,7 +3,8 @@ server, driven as Pulumi drives it) on the embedded KFP server (issue 16):
 
 - `refresh` shows a retired recurring run whose runs have ended as drift (pending clean-up)
   and the next `up`, with the program unchanged, deletes it;
-- `destroy` never kills a run silently: past `dh-kfp:destroy_wait_timeout` it fails naming
+- `destroy`, and an `up` whose program no longer declares the task, never kill a run
+  silently: past `dh-kfp:destroy_wait_timeout` it fails naming
   the run and the setting, deleting nothing; with `dh-kfp:on_destroy_active_runs: cancel`
   it cancels the run and prints its name; a bad setting fails naming key, value and choices.
 
@@ -33,9 +34,10 @@ config = pulumi.Config("edges")
 project = dh.Project("edges")
 project.new_function(name="sleeper", kind="python", code_src="sleeper.py", handler="nap")
 workflow = project.new_workflow(name="wf", kind="kfp", code_src="pipeline.py", handler="pipe")
-task = workflow.run(action="pipeline", name="tick", schedule=config.require("schedule"),
-                    catchup=False, inputs={"x": float(config.require("seconds"))})
-pulumi.export("schedule_id", task.recurring_run_id)
+if config.get("scheduled") != "false":
+    task = workflow.run(action="pipeline", name="tick", schedule=config.require("schedule"),
+                        catchup=False, inputs={"x": float(config.require("seconds"))})
+    pulumi.export("schedule_id", task.recurring_run_id)
 '''
 PIPELINE = '''\
 from dh_kfp_pulumi.dsl import pipeline_context
@@ -146,3 +148,21 @@ def test_destroy_fails_past_its_timeout_then_cancels_when_told(stack, backend):
     assert backend.wait_run(run.id, timeout=60).state == "CANCELED"
     with pytest.raises(ApiError):
         backend.get_recurring_run(rid)
+
+
+def test_a_task_removed_from_the_program_waits_for_its_runs_too(stack, backend):
+    rid = stack("up", BUSY).exports["schedule_id"]
+    run = until("an active run", lambda: backend.active_runs_of(rid))[0]
+    removed = {**BUSY, "edges:scheduled": "false"}
+
+    with pytest.raises(DhKfpError) as failed:
+        stack("up", {**removed, "dh-kfp:destroy_wait_timeout": "0"})
+    assert "destroy_wait_timeout (0s)" in str(failed.value) and run.id in str(failed.value)
+    assert backend.get_recurring_run(rid).enabled and not backend.get_run(run.id).terminal
+
+    stack("up", {**removed, "dh-kfp:on_destroy_active_runs": "cancel"})
+    assert f"canceled run {run.name!r} ({run.id}" in stack.output
+    assert backend.wait_run(run.id, timeout=60).state == "CANCELED"
+    with pytest.raises(ApiError):
+        backend.get_recurring_run(rid)
+    stack("destroy", removed)
