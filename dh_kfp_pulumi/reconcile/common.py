@@ -316,11 +316,20 @@ def check_type(
 def unknown_keys(
     props: Mapping[str, Any], known: Iterable[str], problems: list[FieldProblem]
 ) -> None:
-    """A problem for each key of `props` not in `known`, listing the known ones."""
+    """A problem for each key of `props` not in `known`, listing the known ones. A pod
+    setting KFP cannot express (priority_class, runtime_class) is refused by name with
+    what to do instead; left null (as Terraform sends an unset attribute), it is no setting."""
+    from dh_kfp_pulumi.specs.pod import INEXPRESSIBLE
+
     known = list(known)
     for key in props:
-        if key not in known:
-            problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(known)}"))
+        if key in known:
+            continue
+        if key in INEXPRESSIBLE:
+            if props[key] is not None:
+                problems.append(FieldProblem(key, INEXPRESSIBLE[key], props[key], True))
+            continue
+        problems.append(FieldProblem(key, f"unknown field; known fields: {', '.join(known)}"))
 
 
 def get_or_none(get: Callable[..., Any], *ids: str) -> Any:

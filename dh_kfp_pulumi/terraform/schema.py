@@ -165,6 +165,10 @@ _POD = (
     ("caching", BOOL, "KFP step caching"),
     ("run_as_user", NUM, "the user id (0..2147483647) the steps' containers run as"),
     ("run_as_group", NUM, "the group id (0..2147483647) the steps' containers run as"),
+    # seed fields KFP cannot express: accepted by the schema so that check refuses them by
+    # name with what to do instead (not Terraform's bare "unexpected argument")
+    ("priority_class", STR, "refused: KFP cannot set a pod's priority class (see the error)"),
+    ("runtime_class", STR, "refused: KFP cannot set a pod's runtime class (see the error)"),
 )
 
 TASK = KindSchema(

@@ -249,3 +249,16 @@ def test_outputs_seeded_as_none_are_not_inputs(kind, offline_config):
     olds = {**inputs, **{k: "x" for k in kind.OUTPUTS}}
     olds.pop("cleanup_recurring_run_ids", None)  # a task's pending clean-up: a change by design
     assert kind.plan(olds, seeded | {"spec_hash": inputs.get("spec_hash")}).changes == []
+
+
+def test_a_task_setting_priority_or_runtime_class_is_refused_by_name(offline_config):
+    from dh_kfp_pulumi.specs.pod import INEXPRESSIBLE
+
+    props = {"project": "demo", "name": "t", "pipeline_id": "p", "workflow_version_id": "v",
+             "priority_class": "high", "runtime_class": "gvisor"}
+    _, problems = task.check(props, offline_config)
+    assert {(p.path, p.message, p.value) for p in problems} == {
+        ("priority_class", INEXPRESSIBLE["priority_class"], "high"),
+        ("runtime_class", INEXPRESSIBLE["runtime_class"], "gvisor"),
+    }
+    assert all("unknown field" not in p.message for p in problems)

@@ -20,6 +20,7 @@ from tf.utils import read_dynamic_value  # noqa: E402
 
 from dh_kfp_pulumi import reconcile  # noqa: E402
 from dh_kfp_pulumi.backends import BackendConfig  # noqa: E402
+from dh_kfp_pulumi.specs.pod import INEXPRESSIBLE  # noqa: E402
 from dh_kfp_pulumi.terraform import provider as tfp  # noqa: E402
 from dh_kfp_pulumi.terraform.schema import RESOURCES  # noqa: E402
 from dh_kfp_pulumi.terraform.wire import Dynamic, attribute_path, split_path  # noqa: E402
@@ -82,8 +83,9 @@ def test_schemas_cover_every_reconcile_prop():
     for spec in RESOURCES.values():
         core = reconcile.KINDS[spec.kind]
         names = set(spec.inputs) | set(spec.blocks)
+        refused = set(INEXPRESSIBLE) if spec.kind == "task" else set()  # refused by check
         assert set(core.INPUTS) - names == not_in_terraform[spec.kind], spec.kind
-        assert names <= set(core.INPUTS), spec.kind
+        assert names - refused <= set(core.INPUTS), spec.kind
         outputs = set(core.OUTPUTS) - {"ir"}  # the IR is not kept in Terraform state
         assert outputs <= set(spec.outputs), spec.kind
 
@@ -230,6 +232,15 @@ def test_validate_reports_reconciles_problems_at_their_attributes():
     # a profile needs the provider's profiles: not judged before the provider is configured
     assert diagnostics_of("dhkfp_task", dict(config, schedule=None, max_concurrency=None,
                                              profile="gpu", workflow_spec=Unknown)) == []  # fmt: skip
+
+
+def test_priority_and_runtime_class_are_refused_by_name_at_validate():
+    config = full("dhkfp_task", project="demo", name="t", pipeline_id="p",
+                  workflow_version_id="v", priority_class="high", runtime_class=None)
+    diags = diagnostics_of("dhkfp_task", config)
+    assert [d.summary for d in diags] == [
+        f"priority_class: {INEXPRESSIBLE['priority_class']} (got 'high')"]
+    assert [s.attribute_name for s in diags[0].attribute.steps] == ["priority_class"]
 
 
 def test_workflow_function_problem_points_into_its_block():
