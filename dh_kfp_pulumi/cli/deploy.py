@@ -17,6 +17,8 @@ from dh_kfp_pulumi.engine import props as engine_props
 from dh_kfp_pulumi.engine.state import ENV_STATE_DIR
 from dh_kfp_pulumi.errors import DhKfpError
 
+DEFAULT_STACK = "local"  # as `dh-kfp plan`: the embedded server's stack
+
 _HELP = {
     "up": "deploy the stack: create, update, replace, delete until KFP matches the program",
     "preview": "show what `up` would do, changing nothing",
@@ -35,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("program_dir", nargs="?", default=None, metavar="PROGRAM_DIR",
                             help="the project (its Pulumi.yaml is looked up from here; default: "
                                  "the current directory)")
-        parser.add_argument("-s", "--stack", required=True,
-                            help="the stack (config from <stackConfigDir>/Pulumi.<stack>.yaml)")
+        parser.add_argument("-s", "--stack", default=DEFAULT_STACK,
+                            help="the stack (config from <stackConfigDir>/Pulumi.<stack>.yaml; "
+                                 f"default: {DEFAULT_STACK}, as `dh-kfp plan`)")
         parser.add_argument("--state-dir", default=None,
                             help=f"where state files live (default: ${ENV_STATE_DIR}"
                                  ", else .dh-kfp/state beside Pulumi.yaml)")
@@ -51,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 help="read the resources from KFP first, so drift is repaired "
                                      "(up) or shown (preview)")
         parser.add_argument("-y", "--yes", action="store_true",
-                            help="accepted for `pulumi` habits; the offline engine never prompts")
+                            help="do not ask for confirmation (destroy asks on a terminal, as "
+                                 "`pulumi destroy` does; the other operations never ask)")
         parser.set_defaults(func=_run, operation=name)
 
 
@@ -63,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     outputs.add_argument("name", nargs="?", default=None, metavar="NAME")
     outputs.add_argument("--cwd", dest="program_dir", default=None, metavar="PROGRAM_DIR",
                          help="the project (default: the current directory)")
-    outputs.add_argument("-s", "--stack", required=True)
+    outputs.add_argument("-s", "--stack", default=DEFAULT_STACK,
+                         help=f"the stack (default: {DEFAULT_STACK})")
     outputs.add_argument("--state-dir", default=None)
     outputs.add_argument("--json", action="store_true", help="print JSON")
     outputs.add_argument("--show-secrets", action="store_true")
@@ -71,13 +76,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _outputs(args: argparse.Namespace) -> int:
+    path = engine.state_file(args.program_dir, args.stack, args.state_dir)
+    if not path.exists():
+        raise DhKfpError(
+            f"stack {args.stack} has never been deployed by dh-kfp's offline engine (no state "
+            f"{path}): it has no outputs; `dh-kfp up --stack {args.stack}` deploys it (with the "
+            f"Pulumi CLI: `pulumi stack output -s {args.stack}`)")
     state = engine.load_state(args.program_dir, args.stack, args.state_dir)
+    if not state.exports:
+        last = state.last_update.get("operation") if state.last_update else None
+        print(f"stack {args.stack} has no outputs"
+              f"{f' (its last operation was {last})' if last else ''}", file=sys.stderr)
+        return 3 if args.name is None else _no_output(args, state.exports)
     exports = state.exports if args.show_secrets else engine_props.mask_secrets(state.exports)
     exports = engine_props.unwrap_secrets(exports)
     if args.name is not None:
         if args.name not in exports:
-            known = ", ".join(sorted(exports)) or "none (run `dh-kfp up` first)"
-            raise DhKfpError(f"stack {args.stack} has no output {args.name!r}; outputs: {known}")
+            return _no_output(args, exports)
         value = exports[args.name]
         print(json.dumps(value) if args.json or not isinstance(value, str) else value)
         return 0
@@ -88,6 +103,34 @@ def _outputs(args: argparse.Namespace) -> int:
         for key, value in sorted(exports.items()):
             print(f"{key:<{width}}  {value if isinstance(value, str) else json.dumps(value)}")
     return 0
+
+
+def _no_output(args: argparse.Namespace, exports: dict) -> int:
+    known = ", ".join(sorted(exports)) or "none (run `dh-kfp up` first)"
+    raise DhKfpError(f"stack {args.stack} has no output {args.name!r}; outputs: {known}")
+
+
+def confirm_destroy(args: argparse.Namespace, stdin=None, out=None) -> bool:
+    """On a terminal, `destroy` asks first, as `pulumi destroy` does; --yes skips it.
+    Elsewhere (scripts, CI) it goes ahead, as `--yes` would."""
+    stdin = stdin if stdin is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    if args.yes or not stdin.isatty():
+        return True
+    path = engine.state_file(args.program_dir, args.stack, args.state_dir)
+    state = engine.load_state(args.program_dir, args.stack, args.state_dir)
+    custom = [r for r in state.resources if r.custom]
+    names = [f"{r.type.split(':')[-1]} {r.name}" for r in custom]
+    what = (f"{len(names)} resource{'s' if len(names) != 1 else ''}: " + ", ".join(names[:12])
+            + (", ..." if len(names) > 12 else "")) if names else "no resource"
+    out.write(f"destroy of stack {args.stack} ({path}) deletes {what}.\n"
+              "Do you want to perform this destroy? [yes/no] ")
+    out.flush()
+    answer = stdin.readline().strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    out.write("destroy canceled: nothing was deleted (`--yes` skips this question)\n")
+    return False
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -105,6 +148,8 @@ def _run(args: argparse.Namespace) -> int:
         if env_var not in os.environ:
             raise DhKfpError(f"--secret {key}: the environment variable {env_var} is not set")
         overrides[key] = engine.Secret(os.environ[env_var])
+    if args.operation == "destroy" and not confirm_destroy(args):
+        return 1
     call = getattr(engine, args.operation)
     kwargs = {"state_dir": args.state_dir, "config_overrides": overrides, "out": sys.stdout}
     if args.operation in ("up", "preview"):

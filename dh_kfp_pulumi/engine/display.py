@@ -19,7 +19,10 @@ _DONE = {"create": "created", "update": "updated", "replace": "replaced", "delet
          "delete-replaced": "deleted original", "same": "unchanged"}
 _PLAN = {"create": "create", "update": "update", "replace": "replace", "delete": "delete",
          "delete-replaced": "delete original", "same": "unchanged"}
-_REFRESH = {"update": "drift", "delete": "gone (deleted outside)", "same": "unchanged"}
+_REFRESH = {"update": "drift", "delete": "gone", "same": "unchanged"}
+KIND_WIDTH = 40  # pulumi-python:dynamic/dh-kfp:Workflow and the like
+STATUS_WIDTH = max(len(w) for w in [*_DONE.values(), *_PLAN.values(),
+                                    *("refresh: " + r for r in _REFRESH.values())])
 _TOTALS = (("create", "+", "created", "to create"), ("update", "~", "updated", "to update"),
            ("replace", "+-", "replaced", "to replace"), ("delete", "-", "deleted", "to delete"))
 
@@ -69,7 +72,9 @@ class Printer:
         elif step.replaces:
             detail = " [replaces: " + ", ".join(step.replaces) + "]"
         kind = step.type.split("$")[-1]
-        self._print(f" {glyph} {kind:<40} {step.name:<28} {status}{detail}")
+        # The name goes last, after the status (whose words are few and short): a long
+        # resource name then never pushes the columns of its line out of line.
+        self._print(f" {glyph} {kind:<{KIND_WIDTH}} {status:<{STATUS_WIDTH}} {step.name}{detail}")
 
     def info(self, message: str) -> None:
         self._print(f"    info: {message}")
@@ -81,7 +86,7 @@ class Printer:
         self._print(f"    error: {message}")
 
     def summary(self, result: Result, exports: dict[str, Any]) -> None:
-        if result.operation in ("up", "preview") and exports:
+        if result.operation in ("up", "preview", "refresh") and exports:
             self._print()
             self._print("Outputs:")
             for key, value in sorted(exports.items()):
