@@ -28,7 +28,7 @@ export CGO_ENABLED=${CGO_ENABLED:-1}
 ENGINES=(
   "pulumi|engines/pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|v3.274.0|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.0"
   "tofu|engines/tofu|github.com/opentofu/opentofu/cmd/tofu|v1.12.6|-X github.com/opentofu/opentofu/version.dev=no"
-  "pulumi-resource-kubernetes|engines/kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes|v4.0.0-20260115033456-f47bc2d6f199|"
+  "pulumi-resource-kubernetes|engines/kubernetes|./gen/pulumi-resource-kubernetes|v4.0.0-20260115033456-f47bc2d6f199|-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.0.0-20260115033456-f47bc2d6f199"
 )
 # Only some engines may be wanted (tests of one area): DH_KFP_ENGINES="pulumi tofu".
 WANTED=${DH_KFP_ENGINES:-}
@@ -36,12 +36,14 @@ WANTED=${DH_KFP_ENGINES:-}
 build_one() {
   local name=$1 dir=$2 pkg=$3 version=$4 ldflags=$5
   local key
-  key=$(cd "$dir" && cat go.mod $(ls go.sum *.go 2>/dev/null) | sha256sum | cut -c1-12)
+  key=$(cd "$dir" && cat go.mod $(ls go.sum *.go prepare.sh 2>/dev/null) | sha256sum | cut -c1-12)
   local out=$CACHE/$name-$version-$key
   if [ ! -x "$out/$name" ]; then
     echo "engines: building $name $version (first time on this machine; cached in $out)"
     local start=$SECONDS tmp
     tmp=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
+    # A wrapper may generate what its package embeds first (engines/kubernetes/prepare.sh).
+    if [ -x "$dir/prepare.sh" ]; then (cd "$dir" && ENGINE_VERSION=${version#v} ./prepare.sh); fi
     (cd "$dir" && go mod download && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
     rm -rf "$out" && mv "$tmp" "$out"
     echo "engines: built $name $version in $((SECONDS - start)) s"

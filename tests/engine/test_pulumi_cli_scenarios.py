@@ -26,6 +26,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.pulumi_cli,
               pytest.mark.skipif(PULUMI is None, reason=SKIP_REASON)]
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pulumi-cli"
+
+
 def write_calls(url: str) -> dict[str, int]:
     return {k: n for k, n in stats(url)["requests"].items()
             if k.split(" ", 1)[0] in ("POST", "PUT", "PATCH", "DELETE")}
@@ -198,6 +201,8 @@ def test_kfp_killed_during_up_then_the_next_up_converges_without_duplicates(tmp_
         import os
         os.kill(info.pid, signal.SIGKILL)
         output = up.communicate(timeout=600)[0]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "kfp-killed-during-up.txt").write_text(output)
         assert up.returncode != 0
         # What Pulumi reports: each operation in flight fails with the provider's message
         # (KFP unreachable); the update ends with errors, nothing is left pending.
@@ -282,4 +287,57 @@ def test_the_project_component_tree_as_pulumi_shows_it(tmp_path, kfp_server):
         assert by_name[child]["parent"] == project_urn, (child, by_name[child].get("parent"))
     shown = cli("stack", "--show-urns").stdout
     assert "dh-kfp:index:Project" in shown and "tree-wf-nightly" in shown
+    cli("destroy", "--yes")
+
+
+# --- h. the dev stack with the pulumi-kubernetes provider rendering YAML -----------------------
+
+def _k8s_provider() -> str | None:
+    from kfp_kit import engine_bin
+
+    return engine_bin("pulumi-resource-kubernetes")
+
+
+def test_the_dev_stack_renders_the_secret_and_pvc_its_task_mounts(tmp_path, kfp_server):
+    import yaml
+    from parking_kit import copy_project
+
+    if _k8s_provider() is None:
+        pytest.skip("pulumi-resource-kubernetes not built (scripts/engines.sh)")
+    project = copy_project(tmp_path / "project")
+    (project / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    cli = Cli(project, tmp_path, stack="dev")
+    cli("stack", "init", "dev", stack=False)
+    rendered = tmp_path / "rendered"
+    # render instead of applying; the provider refuses a kube context beside it
+    cli("config", "rm", "kubernetes:context")
+    cli("config", "set", "kubernetes:renderYamlToDirectory", str(rendered))
+
+    # preview: the dev stack as written (its KFP unreachable here); no cluster, no KFP call
+    ops = cli.preview_ops()
+    assert ("create", "parking-credentials") in ops and ("create", "parking-data") in ops, ops
+    assert ("create", "parking-workflow-nightly") in ops, ops
+
+    # up against the embedded server: the provider writes the manifests instead of applying
+    cli("config", "set", "dh-kfp:host", kfp_server.url)
+    cli("config", "set", "dh-kfp:verify_ssl", "false")
+    cli("up", "--yes")
+    docs = [d for f in sorted(rendered.rglob("*.yaml"))
+            for d in yaml.safe_load_all(f.read_text()) if d]
+    kinds = {d["kind"]: d for d in docs}
+    secret, claim = kinds["Secret"], kinds["PersistentVolumeClaim"]
+    assert secret["metadata"]["namespace"] == claim["metadata"]["namespace"] == "parking-dev"
+
+    state = json.loads(cli("stack", "export", "--show-secrets").stdout)
+    task = next(r for r in state["deployment"]["resources"]
+                if r["urn"].endswith("::parking-workflow-nightly"))
+    assert task["inputs"]["secrets"] == [secret["metadata"]["name"]]
+    assert task["inputs"]["volumes"][0]["name"] == claim["metadata"]["name"]
+    # and the KFP version the schedule runs mounts exactly those
+    client = kfp_client(kfp_server.url)
+    schedule = client.get_recurring_run(task["outputs"]["recurring_run_id"])
+    ref = schedule.pipeline_version_reference
+    spec = json.dumps(client.get_pipeline_version(ref.pipeline_id, ref.pipeline_version_id)
+                      .pipeline_spec)
+    assert secret["metadata"]["name"] in spec and claim["metadata"]["name"] in spec
     cli("destroy", "--yes")
