@@ -24,6 +24,7 @@ Rules this module keeps (see DESIGN.md and kfp-api/API-NOTES.md):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -260,6 +261,7 @@ class Run:
     recurring_run_id: str
     error: str
     failed_steps: tuple[tuple[str, str], ...] = ()  # (step, message) of each failed step
+    steps: tuple[tuple[str, str], ...] = ()  # (step, state) of each step KFP reports so far
 
     @property
     def terminal(self) -> bool:
@@ -646,14 +648,18 @@ class Backend:
         timeout: float | None = None,
         poll: float = 0.25,
         max_poll: float = 2.0,
+        progress: Callable[[Run], None] | None = None,
     ) -> Run:
-        """Poll until the run reaches a terminal state (CANCELED included).
+        """Poll until the run reaches a terminal state (CANCELED included); `progress` is
+        called with each run read.
 
         Raises BackendError on timeout (the run goes on in KFP).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = self.get_run(run_id)
+            if progress is not None:
+                progress(run)
             if run.terminal:
                 return run
             if deadline is not None and time.monotonic() >= deadline:
@@ -842,6 +848,15 @@ def _embedded_server_url(data_dir: str | None) -> str:
     """Start (or find) the embedded server and return its URL."""
     from dh_kfp_pulumi.server import lifecycle
 
+    running = lifecycle.status(data_dir or None)
+    if running is not None:
+        return str(running.url).rstrip("/")
+    directory = lifecycle.resolve_data_dir(data_dir or None)
+    # Said before it happens (it takes a few seconds); the Pulumi adapter sends this
+    # logger's records to pulumi.log, so `pulumi up` and `dh-kfp up` show it.
+    progress = logging.getLogger("dh_kfp_pulumi.reconcile.progress")
+    progress.info("no dh-kfp:host: starting the embedded KFP server on demand (data dir "
+                  "%s; a few seconds)", directory)
     try:
         info = lifecycle.start(data_dir or None)
     except BackendError:
@@ -851,6 +866,10 @@ def _embedded_server_url(data_dir: str | None) -> str:
             "no KFP host is configured (dh-kfp:host), and the embedded server could not be "
             f"started: {exc}. Start it with `dh-kfp server start` or set dh-kfp:host."
         ) from None
+    progress.info("the embedded KFP server is up: %s (pid %s; `dh-kfp server stop` stops it)",
+                  info.url, info.pid)
+    if info.note:
+        progress.warning("embedded KFP server: %s", info.note)
     return str(info.url).rstrip("/")
 
 
@@ -950,9 +969,13 @@ def _run(r: Any) -> Run:
     details = r.run_details
     tasks = (details.task_details if details is not None else None) or []
     parents = {t.parent_task_id for t in tasks if t.parent_task_id}
+    steps: list[tuple[str, str]] = []
     for task in tasks:
-        if task.state != "FAILED" or task.child_tasks or task.task_id in parents:
-            continue  # a DAG (root or sub-DAG) fails because one of its steps did
+        if task.child_tasks or task.task_id in parents:
+            continue  # a DAG (root or sub-DAG): its steps tell
+        steps.append((task.display_name or task.task_id or "?", task.state or ""))
+        if task.state != "FAILED":
+            continue
         message = task.error.message if task.error is not None else ""
         failed.append((task.display_name or task.task_id or "?", message or ""))
     error = r.error.message if r.error is not None and r.error.message else ""
@@ -970,6 +993,7 @@ def _run(r: Any) -> Run:
         recurring_run_id=r.recurring_run_id or "",
         error=error,
         failed_steps=tuple(failed),
+        steps=tuple(steps),
     )
 
 

@@ -40,6 +40,12 @@ def _start(args: argparse.Namespace) -> int:
     info = lifecycle.start(args.data_dir, port=args.port, host=args.host,
                            max_concurrent_runs=args.max_concurrent_runs,
                            pipeline_root=args.pipeline_root, log_level=args.log_level)
+    if info.already_running:
+        print(f"already running: {info.url} (pid {info.pid}, data dir {info.data_dir}); "
+              "`dh-kfp server stop` stops it")
+        return 0
+    if info.note:
+        print(f"dh-kfp server: {info.note}")
     print(f"{info.url} (pid {info.pid}, data dir {info.data_dir})")
     return 0
 

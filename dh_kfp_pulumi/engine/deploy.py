@@ -152,6 +152,9 @@ class Deployment:
         try:
             if refresh or self.operation == "refresh":
                 self.refresh()
+                if self.operation == "refresh" and not self.errors:
+                    self._close_provider()
+                    self.refresh_exports()
             if self.operation in ("up", "preview") and not self.errors:
                 self.update()
             elif self.operation == "destroy" and not self.errors:
@@ -205,6 +208,37 @@ class Deployment:
                 self._done(step)
                 if self.persist:
                     self._save()
+
+    def refresh_exports(self) -> None:
+        """The stack outputs after a refresh, as `pulumi refresh --run-program` gives them:
+        the program runs again as a preview over the refreshed state, so an output made of
+        a resource's (a run's `state`) shows what KFP holds. Kept as they were when the
+        program would change something (those outputs would be guesses), saying so."""
+        with self._lock:
+            self._save()
+        replay = Deployment(self.project, self.stack, self.config, self.store, Printer(None),
+                            operation="preview", preview=True)
+        try:
+            result = replay.run()
+        except DeploymentError as exc:
+            self.printer.warning("stack outputs not updated: the program failed ("
+                                 f"{'; '.join(exc.result.errors)[:300]})")
+            return
+        changes = result.changed()
+        if changes:
+            self.printer.info(
+                f"stack outputs kept from the last up: the program would change {len(changes)} "
+                f"resource(s) ({', '.join(s.name for s in changes)}); `dh-kfp up` updates them")
+            return
+        if not self.state.resources:
+            return
+        with self._lock:
+            changed = sorted(k for k in set(replay.state.exports) | set(self.state.exports)
+                             if replay.state.exports.get(k) != self.state.exports.get(k))
+            self.state.exports = replay.state.exports
+            self._save()
+        if changed:
+            self.printer.info(f"stack outputs updated: {', '.join(changed)}")
 
     def update(self) -> None:
         """`up` (or its preview): run the program, then delete what it no longer declares."""

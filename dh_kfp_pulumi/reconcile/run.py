@@ -19,6 +19,8 @@ twice (a FAILED or CANCELED one is not adopted: a retry runs again).
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +44,7 @@ from dh_kfp_pulumi.reconcile.common import (
 )
 
 KIND = "run"
+progress_log = logging.getLogger("dh_kfp_pulumi.reconcile.progress")
 DEFAULT_WAIT_TIMEOUT = 3600.0
 INPUTS: tuple[str, ...] = (
     "project",
@@ -177,13 +180,58 @@ def _wait(props: Mapping[str, Any], run: Any, backend: Any) -> Any:
     from dh_kfp_pulumi.backends import RunFailed
 
     timeout = props.get("wait_timeout") or DEFAULT_WAIT_TIMEOUT
-    run = backend.wait_run(run.id, timeout=float(timeout))
+    progress = WaitProgress(run.name or run.id, run.id, backend.run_url(run.id), float(timeout))
+    run = backend.wait_run(run.id, timeout=float(timeout), progress=progress)
     if run.state in ("FAILED", "CANCELED"):
         why = run.failure_message() or "KFP gave no reason"
         raise RunFailed(
             f"run {run.name!r} ({run.id}) {run.state}: {why}. See {backend.run_url(run.id)}", run
         )
     return run
+
+
+class WaitProgress:
+    """What a wait for a run tells the user as it goes, on reconcile's progress logger
+    (INFO; the Pulumi adapter sends it to pulumi.log): the run's state and its steps' at
+    each change, with the time waited, and a line now and then while nothing changes."""
+
+    def __init__(self, name: str, run_id: str, url: str, timeout: float,
+                 clock: Any = time.monotonic, log: logging.Logger | None = None):
+        self.name, self.run_id, self.url, self.timeout = name, run_id, url, timeout
+        self.clock = clock
+        self.log = log or progress_log
+        self.started = clock()
+        self.last: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self.last_said = self.started
+        self.quiet_for = 30.0  # then 60, 120, ... up to 300 s between "still" lines
+
+    def __call__(self, run: Any) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        seen = (run.state, tuple(run.steps))
+        if self.last is None:
+            self.log.info("run %s (%s): waiting for it to end (wait_timeout %gs): %s",
+                          self.name, self.run_id, self.timeout, self.url)
+        if seen != self.last:
+            self.log.info("run %s: %s after %s%s", self.name, run.state, _seconds(elapsed),
+                          _steps_text(run.steps))
+            self.last, self.last_said = seen, now
+        elif now - self.last_said >= self.quiet_for:
+            self.log.info("run %s: still %s after %s%s", self.name, run.state,
+                          _seconds(elapsed), _steps_text(run.steps))
+            self.last_said = now
+            self.quiet_for = min(self.quiet_for * 2, 300.0)
+
+
+def _seconds(elapsed: float) -> str:
+    whole = int(elapsed)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+
+
+def _steps_text(steps: Any) -> str:
+    if not steps:
+        return ""
+    return "; steps: " + ", ".join(f"{name} {state}" for name, state in steps)
 
 
 def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:

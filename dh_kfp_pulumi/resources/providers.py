@@ -55,24 +55,30 @@ class DeploymentError(DhKfpError):
 
 
 class _EngineLog(logging.Handler):
-    """Records of reconcile's logger to the engine's log, as `pulumi.log` warnings."""
+    """Records of reconcile's logger to the engine's log: warnings as `pulumi.log.warn`,
+    progress (INFO: a run waited for, the embedded server started on demand) as
+    `pulumi.log.info`."""
 
     def emit(self, record: logging.LogRecord) -> None:
         import pulumi
 
         try:
-            pulumi.log.warn(self.format(record))
+            if record.levelno >= logging.WARNING:
+                pulumi.log.warn(self.format(record))
+            else:
+                pulumi.log.info(self.format(record))
         except Exception:  # noqa: BLE001 - logging must never fail a call
             self.handleError(record)
 
 
 def engine_log() -> None:
-    """Send reconcile's warnings to the engine's log (once per process)."""
+    """Send reconcile's warnings and progress to the engine's log (once per process)."""
     logger = logging.getLogger("dh_kfp_pulumi.reconcile")
     if not any(isinstance(h, _EngineLog) for h in logger.handlers):
-        handler = _EngineLog(logging.WARNING)
+        handler = _EngineLog(logging.INFO)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
+    logging.getLogger("dh_kfp_pulumi.reconcile.progress").setLevel(logging.INFO)
 
 
 class _Provider(ResourceProvider):

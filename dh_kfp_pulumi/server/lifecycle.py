@@ -2,7 +2,8 @@
 
 The data directory holds `server.db` (SQLite), `server.lock` (held with flock by the running
 server: the one source of truth for "is a server running here"), `server.json` (its URL and
-pid, written once it answers), `server.log` (output of a background server), `runs/<id>/`
+pid, written once it answers), `server.port` (the last port, reused when free), `server.log`
+(output of a background server), `runs/<id>/`
 (worker and step logs) and `pipeline_root/` (run outputs).
 """
 
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,24 @@ class ServerInfo:
     url: str
     pid: int
     data_dir: Path
+    already_running: bool = False  # `start` found it running
+    note: str = ""  # what the user should know about this start (a port that changed)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[-1].rstrip("/"))
+
+
+PORT_FILE = "server.port"  # the port the data dir's server listened on last
+
+
+def kept_port(data_dir: Path) -> int | None:
+    """The port this data dir's server listened on last (reused when free), if any."""
+    try:
+        port = int((data_dir / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return port if 0 < port < 65536 else None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -153,12 +172,24 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
                          socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # No --port: the port of the last start, so stored URLs (a Run's `url` output) stay good;
+    # a free one when another process holds it, saying so.
+    kept = kept_port(directory) if port == 0 else None
     try:
-        sock.bind((host, port))
+        try:
+            sock.bind((host, kept or port))
+        except OSError as exc:
+            if not kept:
+                raise
+            print(f"dh-kfp server: port {kept} (this data dir's last) is in use ({exc.strerror}); "
+                  "listening on another one: URLs stored with the old port are stale",
+                  file=sys.stderr, flush=True)
+            sock.bind((host, 0))
     except OSError as exc:
         os.close(lock_fd)
         raise ServerError(f"cannot listen on {host}:{port}: {exc}") from None
     bound_port = sock.getsockname()[1]
+    (directory / PORT_FILE).write_text(f"{bound_port}\n")
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound_port}"
     import uvicorn
 
@@ -205,7 +236,8 @@ def start(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
     directory = resolve_data_dir(data_dir)
     running = status(directory)
     if running is not None:
-        return running
+        return replace(running, already_running=True)
+    previous = kept_port(directory) if port == 0 else None
     unknown = set(settings) - {"max_concurrent_runs", "pipeline_root", "log_level"}
     if unknown:
         raise ServerError(f"unknown server setting(s) {sorted(unknown)}; valid: "
@@ -222,6 +254,11 @@ def start(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
     while time.monotonic() < deadline:
         info = status(directory)
         if info is not None and (info.pid == proc.pid or proc.poll() is not None):
+            if previous and info.port != previous and info.pid == proc.pid:
+                info = replace(info, note=(
+                    f"port {previous} (this data dir's last) is in use by another process; "
+                    f"listening on {info.port} now: URLs stored with port {previous} (a Run's "
+                    "`url` output) are stale until the next `up` or refresh"))
             return info
         if proc.poll() is not None and not _lock_held(directory):
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
@@ -282,7 +319,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=0,
-                        help="port to listen on (default 0: any free port)")
+                        help="port to listen on (default 0: the data dir's last port when it "
+                             "is free, else any free port)")
     parser.add_argument("--max-concurrent-runs", type=int, default=DEFAULT_MAX_CONCURRENT_RUNS,
                         help=f"runs executing at once (default {DEFAULT_MAX_CONCURRENT_RUNS}; 0 "
                              "holds new runs PENDING without executing them)")
