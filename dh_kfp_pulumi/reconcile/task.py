@@ -477,6 +477,8 @@ def _move(backend: Any, old: Any, desired: _Desired, experiment_id: str) -> tupl
         start = desired.start_time
         if old.enabled and desired.enabled:
             start = _handover_start(backend, old.id, before, desired.start_time)
+            if desired.end_time and not_after(desired.end_time, start):
+                start = desired.start_time  # its ticks are over: no start after its end
         new = _create_recurring_run(
             backend, desired, experiment_id, enabled=desired.enabled, start_time=start
         )

@@ -202,3 +202,14 @@ def test_no_tick_is_lost_when_a_tick_falls_between_disable_and_the_new_schedule(
     )
     task.delete(tid, out2, Backend(replace(config, on_destroy_active_runs="cancel")))
     assert Backend(config).find_recurring_runs("demo-ticks") == []
+
+
+def test_a_schedule_that_has_ended_moves_without_a_hand_over_start(config, wf):
+    # its ticks are over: no hand-over start after its end time
+    props = task_props(wf, name="over", end_time="2020-01-02T03:04:05Z", inputs={"x": 1})
+    tid, out = task.create(checked(config, props), Backend(config))
+    out2 = task.update(tid, out, checked(config, {**props, "inputs": {"x": 2}}), Backend(config))
+    live = Backend(config).get_recurring_run(out2["recurring_run_id"])
+    assert live.enabled and live.parameters == {"x": 2}
+    assert (live.start_time, live.end_time) == ("", "2020-01-02T03:04:05Z")
+    task.delete(tid, out2, Backend(config))
