@@ -271,6 +271,8 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
     quiet = not olds.get("recurring_run_id") and not leftovers
     if olds and not plan(olds, news).changed:  # no update at all: what is kept stays kept
         out["retired_recurring_run_ids"] = list(olds.get("retired_recurring_run_ids") or [])
+        # [] or, in a state older than this output, None: unchanged either way
+        out["cleanup_recurring_run_ids"] = olds.get("cleanup_recurring_run_ids")
     schedule = news.get("schedule")
     if schedule is UNKNOWN:
         out.update(

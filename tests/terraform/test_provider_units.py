@@ -397,6 +397,8 @@ def test_a_pending_cleanup_plans_an_update_that_leaves_none_pending():
     prior.update(enabled=True, max_concurrency=1, catchup=True, retired_recurring_run_ids=[],
                  cleanup_recurring_run_ids=[])  # fmt: skip
     assert plan("dhkfp_task", config, prior)[0] == prior  # nothing pending: no change
+    older = dict(prior, cleanup_recurring_run_ids=None)  # a state from before this attribute
+    assert plan("dhkfp_task", config, older)[0] == older
     # a refresh found r0 retired with its runs ended: an update, keeping the schedule
     pending = dict(prior, cleanup_recurring_run_ids=["r0"])
     update, replaces, diags = plan("dhkfp_task", config, pending)
