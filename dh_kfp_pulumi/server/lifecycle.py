@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ class ServerInfo:
     url: str
     pid: int
     data_dir: Path
-    already_running: bool = False  # `start` found it running
-    note: str = ""  # what the user should know about this start (a port that changed)
+    # About one `start`, not the server: not part of its identity (==).
+    already_running: bool = field(default=False, compare=False)  # `start` found it running
+    note: str = field(default="", compare=False)  # what to know (a port that changed)
 
     @property
     def port(self) -> int:

@@ -27,7 +27,9 @@ def test_cli_lifecycle(tmp_path):
         assert json.load(resp)["multi_user"] is False
     try:
         again = _cli("start", "--data-dir", data)
-        assert again.returncode == 0 and again.stdout == started.stdout  # the same server
+        assert again.returncode == 0  # the same server, said to be running already
+        assert again.stdout == (f"already running: {started.stdout.strip()}; "
+                                "`dh-kfp server stop` stops it\n")
 
         status = _cli("status", "--data-dir", data)
         assert status.returncode == 0 and url in status.stdout
