@@ -113,6 +113,7 @@ class Task(_KindResource, module=MODULE, name="Task"):
     experiment_id: Output[str]
     url: Output[str]
     retired_recurring_run_ids: Output[list[str]]
+    cleanup_recurring_run_ids: Output[list[str]]
 
 
 class Run(_KindResource, module=MODULE, name="Run"):
