@@ -247,7 +247,13 @@ def _fetch_http(url: str, timeout: float, fail: Callable[[str], SourceError]) ->
 
 
 def _fetch_s3(url: str, timeout: float, fail: Callable[[str], SourceError]) -> bytes:
-    import boto3  # imported here: most programs never read from S3
+    try:
+        import boto3  # the `s3` extra, imported here: most programs never read from S3
+    except ImportError:
+        raise fail(
+            "s3:// sources need boto3, which comes with dh-kfp-pulumi's `s3` extra: "
+            "pip install 'dh-kfp-pulumi[s3]' (in a checkout: .venv/bin/pip install -e '.[s3]')"
+        ) from None
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 

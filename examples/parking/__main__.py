@@ -42,7 +42,14 @@ if config.get("profile"):
     settings["profile"] = config.get("profile")
 if config.get_bool("kubernetes"):
     # A real cluster: the namespace's Secret and PVC, made here, mounted in every step.
-    import pulumi_kubernetes as k8s
+    try:
+        import pulumi_kubernetes as k8s
+    except ModuleNotFoundError:
+        raise RuntimeError(
+            f"stack {stack} sets parking:kubernetes: the program then needs pulumi-kubernetes, "
+            "which comes with dh-kfp-pulumi's `k8s` extra (pip install -e '.[k8s]'; "
+            "scripts/main.sh installs it), or -c parking:kubernetes=false"
+        ) from None
 
     namespace = backend.get("namespace") or None
     api_token = config.get_secret("apiToken")

@@ -109,6 +109,26 @@ def test_s3(s3):
     )
 
 
+def test_s3_without_boto3_names_the_extra(monkeypatch):
+    """boto3 is the `s3` extra: without it, an s3:// source says which extra to install."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_boto3(name, *args, **kwargs):
+        if name == "boto3" or name.startswith(("boto3.", "botocore")):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_boto3)
+    with pytest.raises(SourceError) as exc:
+        load_source(code_src="s3://code/parking/extract.py", handler="extract")
+    assert str(exc.value) == (
+        "code_src 's3://code/parking/extract.py': s3:// sources need boto3, which comes with "
+        "dh-kfp-pulumi's `s3` extra: pip install 'dh-kfp-pulumi[s3]' (in a checkout: "
+        ".venv/bin/pip install -e '.[s3]')")
+
+
 def test_s3_missing_key(s3):
     with pytest.raises(SourceError) as exc:
         load_source(code_src="s3://code/nope.py", handler="f")
