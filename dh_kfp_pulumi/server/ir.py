@@ -149,14 +149,21 @@ def container_executors(spec: Spec) -> list[str]:
     return sorted(out)
 
 
+# Platform settings that change nothing of a run on this machine, so dropping them loses
+# nothing: pod labels and annotations (no pod exists here for anything to select by them).
+NO_LOCAL_EFFECT = frozenset({"podMetadata"})
+
+
 def platform_notes(spec: Spec) -> list[str]:
-    """What the platform spec asks of Kubernetes that a local run cannot honour, per executor."""
+    """What the platform spec asks of Kubernetes that a local run cannot honour, per executor
+    (settings with no effect here, `NO_LOCAL_EFFECT`, are not named)."""
     platforms = (spec.platform_spec or {}).get("platforms", {})
     notes = []
     for platform, config in sorted(platforms.items()):
         executors = (config or {}).get("deploymentSpec", {}).get("executors", {})
         for label, settings in sorted(executors.items()):
-            keys = sorted(k for k, v in (settings or {}).items() if v not in (None, {}, []))
+            keys = sorted(k for k, v in (settings or {}).items()
+                          if v not in (None, {}, []) and k not in NO_LOCAL_EFFECT)
             if keys:
                 notes.append(f"{label}: {', '.join(keys)}")
         if not executors and config:

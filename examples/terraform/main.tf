@@ -44,6 +44,12 @@ variable "url" {
   default     = null
 }
 
+variable "stack" {
+  description = "the environment, as a Pulumi stack: the `stack=<stack>` pod label"
+  type        = string
+  default     = "local"
+}
+
 locals {
   src = coalesce(var.parking_dir, "${path.module}/../parking")
   url = coalesce(var.url, abspath("${local.src}/data/parkings.csv"))
@@ -60,6 +66,7 @@ resource "dhkfp_workflow" "parking" {
   kind     = "kfp"
   code_src = "${local.src}/pipeline.py" # read at each plan: a change is a new version
   handler  = "myhandler"
+  labels   = ["stack=${var.stack}"] # as the Pulumi example: the same spec hash
 
   function {
     name     = "downloader-funct"
@@ -79,7 +86,7 @@ resource "dhkfp_workflow" "parking" {
 # workflow.run(action="pipeline", schedule="5 4 * * *", inputs=...): a KFP recurring run
 resource "dhkfp_task" "nightly" {
   project             = dhkfp_workflow.parking.project
-  name                = "nightly"
+  name                = "workflow-nightly" # KFP: parking-workflow-nightly, as run(name="nightly")
   pipeline_id         = dhkfp_workflow.parking.pipeline_id
   workflow_version_id = dhkfp_workflow.parking.version_id
   schedule            = "5 4 * * *" # 04:05 daily (sent to KFP as `0 5 4 * * *`)
@@ -89,7 +96,7 @@ resource "dhkfp_task" "nightly" {
 # workflow.run(action="pipeline", inputs=...): one run, waited for
 resource "dhkfp_run" "once" {
   project     = dhkfp_workflow.parking.project
-  name        = "once"
+  name        = "workflow-once" # KFP: parking-workflow-once
   pipeline_id = dhkfp_workflow.parking.pipeline_id
   version_id  = dhkfp_workflow.parking.version_id
   inputs      = { url = local.url }
