@@ -148,8 +148,8 @@ def test_reimporting_our_own_objects_records_the_config_and_writes_nothing(parki
         parking.run("import", "-no-color", "-input=false", address, id)
     imported = parking.state()
     assert imported["dhkfp_task.nightly"]["schedule"] == "5 4 * * *"  # as written in main.tf
-    assert imported["dhkfp_task.nightly"]["name"] == "nightly"  # from our marker in KFP
-    assert imported["dhkfp_run.once"]["name"] == "once"
+    assert imported["dhkfp_task.nightly"]["name"] == "workflow-nightly"  # our marker in KFP
+    assert imported["dhkfp_run.once"]["name"] == "workflow-once"
 
     plan = parking.plan_json()
     # KFP keeps the compiled IR, not the source, and nothing of a run's `wait` or
