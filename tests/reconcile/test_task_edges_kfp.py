@@ -105,7 +105,7 @@ def test_a_retired_schedule_shows_as_pending_cleanup_once_its_runs_end(config, w
 
 
 def test_delete_waits_for_active_runs_then_deletes(config, wf, caplog):
-    _, tid, out, run = busy_task(config, wf, "patient", 3)
+    _, tid, out, run = busy_task(config, wf, "patient", 5)
     rid = out["recurring_run_id"]
     waiting = Backend(replace(config, destroy_wait_timeout=120))
     with caplog.at_level(logging.WARNING, logger="dh_kfp_pulumi.reconcile"):
