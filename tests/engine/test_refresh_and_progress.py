@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -92,6 +93,15 @@ def test_up_says_it_starts_the_server_and_shows_the_runs_progress(local, tmp_pat
     shutil.copy(local.project / "examples" / "parking" / "data" / "parkings.csv", other)
     result = local("up", {"parking:wait": "true", "parking:url": other.as_uri()})
     assert result.exports["run_state"] == "SUCCEEDED"
+    # the example's only platform setting is its `stack=local` pod label: no note about
+    # pod settings that cannot be applied (nothing was dropped), on the page or the API
+    url = lifecycle.status(local.data_dir).url
+    details = requests.get(f"{url}/dh-kfp/v1/runs/{result.exports['run_id']}/tasks",
+                           timeout=30).json()
+    assert details["notes"] == []
+    assert "pod settings" not in requests.get(result.exports["run_url"].replace("/#/runs/details/",
+                                                                               "/runs/"),
+                                              timeout=30).text
     out = local.output
     info = [line.strip()[len("info: "):] for line in out.splitlines()
             if line.strip().startswith("info: ")]
