@@ -31,6 +31,23 @@ from dh_kfp_pulumi.engine import props as P
 from dh_kfp_pulumi.errors import DhKfpError
 
 START_TIMEOUT = 60.0
+
+# The provider server dies with the engine, even by kill -9: a watchdog thread in the child
+# exits it once its parent is gone (reparented: getppid() changes). Not PR_SET_PDEATHSIG,
+# which fires when the *thread* that started the child ends, and the engine starts it from
+# whichever thread first needs it. Then it runs `python -m pulumi.dynamic` as usual.
+_WATCHDOG_BOOT = """\
+import os, runpy, sys, threading, time
+parent = int(sys.argv.pop(1))
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+if os.getppid() != parent:
+    sys.exit(1)
+threading.Thread(target=watch, daemon=True).start()
+runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
+"""
 DIFF_NONE, DIFF_SOME = provider_pb2.DiffResponse.DIFF_NONE, provider_pb2.DiffResponse.DIFF_SOME
 
 
@@ -70,7 +87,7 @@ class ProviderProcess:
         log_path.write_bytes(b"")  # one deployment's log; appended to by both processes
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in close())
         self._proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=cwd, env=env,
+            [sys.executable, "-u", "-c", _WATCHDOG_BOOT, str(os.getpid())], cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stderr = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr.start()
