@@ -47,6 +47,12 @@ def _start(args: argparse.Namespace) -> int:
     if info.note:
         print(f"dh-kfp server: {info.note}")
     print(f"{info.url} (pid {info.pid}, data dir {info.data_dir})")
+    from dh_kfp_pulumi.server.guard import TOKEN_FILE, is_loopback
+
+    if not is_loopback(args.host):
+        print(f"listening beyond loopback: every request needs the token in "
+              f"{info.data_dir / TOKEN_FILE} (Authorization: Bearer ..., "
+              "kfp.Client(existing_token=...); the web page: open /?token=...)")
     return 0
 
 

@@ -144,6 +144,7 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
     from dh_kfp_pulumi.server.scheduler import Scheduler
     from dh_kfp_pulumi.server.store import Store
 
+    check_settings(port=port, max_concurrent_runs=max_concurrent_runs)
     directory = resolve_data_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     lock_fd = _try_lock(directory / "server.lock", wait=1.0)
@@ -194,7 +195,14 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound_port}"
     import uvicorn
 
-    server = _server_class()(uvicorn.Config(create_app(ctx), log_level=log_level, access_log=False,
+    from dh_kfp_pulumi.server.guard import Guard, is_loopback, server_token
+
+    # Beyond loopback, every request needs the server's token (the data dir's `token`, or
+    # $DH_KFP_SERVER_TOKEN); on loopback, Host and Origin checks keep web pages out.
+    token = None if is_loopback(host) else server_token(
+        directory, os.environ.get("DH_KFP_SERVER_TOKEN"))
+    app = Guard(create_app(ctx), bind_host=host, token=token)
+    server = _server_class()(uvicorn.Config(app, log_level=log_level, access_log=False,
                                     lifespan="off"))
 
     def announce() -> None:
@@ -223,6 +231,18 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
 
 # --- background -------------------------------------------------------------------------------
 
+def check_settings(*, port: Any = 0, max_concurrent_runs: Any = 0) -> None:
+    """Port and concurrency refused with what is valid, before anything starts."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ServerError(f"--port: {port!r} is not a TCP port; give 1..65535, or 0 for the "
+                          "data dir's last port (else any free one)")
+    if (isinstance(max_concurrent_runs, bool) or not isinstance(max_concurrent_runs, int)
+            or max_concurrent_runs < 0):
+        raise ServerError(f"--max-concurrent-runs: {max_concurrent_runs!r} is not a count of "
+                          "runs; give 1 or more, or 0 to hold new runs PENDING without "
+                          "executing them")
+
+
 def _serve_args(data_dir: Path, port: int, host: str, settings: dict[str, Any]) -> list[str]:
     args = ["--data-dir", str(data_dir), "--port", str(port), "--host", host]
     for key, value in settings.items():
@@ -234,6 +254,8 @@ def _serve_args(data_dir: Path, port: int, host: str, settings: dict[str, Any]) 
 def start(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
           host: str = "127.0.0.1", timeout: float = 30.0, **settings: Any) -> ServerInfo:
     """A background server for this data dir: the running one if any, else a new one."""
+    check_settings(port=port, max_concurrent_runs=settings.get(
+        "max_concurrent_runs", DEFAULT_MAX_CONCURRENT_RUNS))
     directory = resolve_data_dir(data_dir)
     running = status(directory)
     if running is not None:

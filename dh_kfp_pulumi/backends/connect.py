@@ -1,0 +1,136 @@
+"""How a `Backend` reaches KFP: the embedded server on demand, and the kfp.Client.
+
+The one module that touches kfp.Client's internals: its private per-service API objects
+(`_pipelines_api`, `_run_api`, ...) are read here, once, into `KfpApis`, and the client's
+constructor health check is replaced by one that fails fast. kfp is pinned exactly for
+this; tests/backends/test_kfp_internals.py fails loudly on an upgrade that moves them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dh_kfp_pulumi.backends import convert
+from dh_kfp_pulumi.backends.config import BackendConfig
+from dh_kfp_pulumi.backends.models import ApiError
+from dh_kfp_pulumi.errors import BackendError
+
+# KfpApis field -> the kfp.Client attribute it is read from.
+API_ATTRIBUTES = {
+    "healthz": "_healthz_api",
+    "pipelines": "_pipelines_api",
+    "upload": "_upload_api",
+    "experiments": "_experiment_api",
+    "runs": "_run_api",
+    "recurring_runs": "_recurring_run_api",
+}
+
+
+@dataclass(frozen=True)
+class KfpApis:
+    """kfp_server_api's service objects of one kfp.Client (its private attributes)."""
+
+    client: Any  # the kfp.Client itself
+    healthz: Any
+    pipelines: Any
+    upload: Any
+    experiments: Any
+    runs: Any
+    recurring_runs: Any
+
+
+def apis_of(client: Any) -> KfpApis:
+    """The service objects of a kfp.Client; AttributeError names what kfp no longer has."""
+    apis = {field: getattr(client, attr) for field, attr in API_ATTRIBUTES.items()}
+    return KfpApis(client=client, **apis)
+
+
+def translate(exc: BaseException, operation: str, host: str, token: str | None) -> BackendError:
+    """A BackendError with KFP's own words (scrubbed of the token) for a failed call."""
+    if isinstance(exc, BackendError):
+        return exc
+    import kfp_server_api
+
+    if isinstance(exc, kfp_server_api.ApiException):
+        status = int(exc.status or 0)
+        message = convert.kfp_message(exc.body) or (exc.reason or "no details")
+        text = f"KFP {operation} failed (HTTP {status}): {message}"
+    else:
+        status = 0
+        reason = getattr(exc, "reason", None) or exc
+        text = f"KFP {operation} failed: cannot reach {host}: {reason}"
+    if token:
+        text = text.replace(token, "***")
+    return ApiError(text, status=status, operation=operation)
+
+
+def make_client(
+    host: str, config: BackendConfig, translate: Callable[[BaseException, str], BackendError]
+) -> KfpApis:
+    """A kfp.Client for `host` whose constructor health check fails fast and clearly.
+
+    kfp.Client's own check retries 5 times with 5-second sleeps before raising a bare
+    TimeoutError; ours makes one try and raises BackendError with KFP's message.
+    """
+    import kfp
+
+    class FastClient(kfp.Client):
+        def get_kfp_healthz(self, sleep_duration: int = 0) -> Any:  # noqa: ARG002
+            try:
+                return self._healthz_api.healthz_service_get_healthz(
+                    _request_timeout=config.request_timeout
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise translate(exc, "health check") from None
+
+    try:
+        client = FastClient(
+            host=host,
+            namespace=config.namespace or "kubeflow",  # "kubeflow" is kfp.Client's "not given"
+            existing_token=config.token or None,
+            verify_ssl=config.verify_ssl,
+        )
+    except BackendError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise translate(exc, "connect") from None
+    return apis_of(client)
+
+
+def embedded_server_token(data_dir: str | None) -> str | None:
+    """The token of the local server, when it made one (it listens beyond loopback)."""
+    from dh_kfp_pulumi.server import guard, lifecycle
+
+    return guard.read_token(lifecycle.resolve_data_dir(data_dir or None))
+
+
+def embedded_server_url(data_dir: str | None) -> str:
+    """Start (or find) the embedded server and return its URL."""
+    from dh_kfp_pulumi.server import lifecycle
+
+    running = lifecycle.status(data_dir or None)
+    if running is not None:
+        return str(running.url).rstrip("/")
+    directory = lifecycle.resolve_data_dir(data_dir or None)
+    # Said before it happens (it takes a few seconds); the Pulumi adapter sends this
+    # logger's records to pulumi.log, so `pulumi up` and `dh-kfp up` show it.
+    progress = logging.getLogger("dh_kfp_pulumi.reconcile.progress")
+    progress.info("no dh-kfp:host: starting the embedded KFP server on demand (data dir "
+                  "%s; a few seconds)", directory)
+    try:
+        info = lifecycle.start(data_dir or None)
+    except BackendError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise BackendError(
+            "no KFP host is configured (dh-kfp:host), and the embedded server could not be "
+            f"started: {exc}. Start it with `dh-kfp server start` or set dh-kfp:host."
+        ) from None
+    progress.info("the embedded KFP server is up: %s (pid %s; `dh-kfp server stop` stops it)",
+                  info.url, info.pid)
+    if info.note:
+        progress.warning("embedded KFP server: %s", info.note)
+    return str(info.url).rstrip("/")
