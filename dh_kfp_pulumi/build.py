@@ -269,6 +269,7 @@ def _pipeline_parameters(handler: Callable[..., Any], handler_name: str) -> list
         if not dsl.is_valid_name(p.name):
             raise BuildError(f"{where}: pipeline parameter names must not start with '_'")
         annotation = p.annotation
+        kind: type | None
         if annotation is inspect.Parameter.empty:
             default_type = type(p.default)
             kind = default_type if default_type in (int, float, bool, dict, list) else str

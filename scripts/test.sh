@@ -18,5 +18,6 @@ else
 fi
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check .
+.venv/bin/mypy dh_kfp_pulumi
 # pytest exits 5 when it collects no test; set -e turns that (and any failure) into a failed run.
 .venv/bin/python -m pytest -q "$@"

@@ -369,6 +369,8 @@ class Deployment:
         if failures:
             self._fail(f"{type_} {name!r} has invalid inputs:\n" + "\n".join(
                 f"    {prop + ': ' if prop else ''}{reason}" for prop, reason in failures))
+        keys: tuple[str, ...]
+        replaces: tuple[str, ...]
         if old is None:
             op, keys, replaces, dbr = "create", (), (), False
         else:
@@ -394,7 +396,7 @@ class Deployment:
         secret_outputs = list(request.additionalSecretOutputs)
 
         if self.preview:
-            outputs = old.outputs if op == "same" else inputs
+            outputs = old.outputs if old is not None and op == "same" else inputs
             id_ = old.id if old is not None and op in ("same", "update") else ""
             with self._lock:
                 self._record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
@@ -402,11 +404,11 @@ class Deployment:
             return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
                                                          object=P.to_struct(outputs))
 
-        if op == "same":
-            id_, outputs = old.id, old.outputs
-        elif op == "create":
+        if old is None:  # op == "create"
             id_, outputs = self._mutate("create", urn, lambda: provider.create(
                 urn, name, type_, inputs, secret_outputs))
+        elif op == "same":
+            id_, outputs = old.id, old.outputs
         elif op == "update":
             id_ = old.id
             outputs = self._mutate("update", urn, lambda: provider.update(

@@ -124,8 +124,10 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
     try:
         os.chdir(program)
         sys.argv = [str(program)]
-        loop.run_until_complete(pulumi.runtime.run_in_stack(
-            lambda: runpy.run_path(str(program), run_name="__main__")))
+        def main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        loop.run_until_complete(pulumi.runtime.run_in_stack(main))
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 (reported by the caller)

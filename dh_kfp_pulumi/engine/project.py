@@ -10,6 +10,7 @@ namespace belongs to the project). Values encrypted by Pulumi's secrets provider
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class StackConfig:
         return {k: ("[secret]" if k in self.secret_keys else v) for k, v in self.values.items()}
 
 
-def find_project(start: str | Path | None = None) -> Project:
+def find_project(start: str | os.PathLike[str] | None = None) -> Project:
     """The project of `start`: the nearest Pulumi.yaml at or above it, as the CLI finds it."""
     here = Path(start or ".").expanduser().resolve()
     if not here.is_dir():

@@ -89,6 +89,8 @@ class ProviderProcess:
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-c", _WATCHDOG_BOOT, str(os.getpid())], cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self._proc.stdout is not None and self._proc.stderr is not None  # the two PIPEs
+        self._out, self._err = self._proc.stdout, self._proc.stderr
         self._stderr = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr.start()
         port = self._read_port()
@@ -104,7 +106,7 @@ class ProviderProcess:
 
     def _read_port(self) -> int:
         line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(self._proc.stdout.readline()),
+        reader = threading.Thread(target=lambda: line.append(self._out.readline()),
                                   daemon=True)
         reader.start()
         reader.join(START_TIMEOUT)
@@ -119,7 +121,7 @@ class ProviderProcess:
 
     def _drain_stderr(self) -> None:
         """The server's stderr to the log file; pulumi.log's lines to `on_message` too."""
-        for raw in iter(self._proc.stderr.readline, b""):
+        for raw in iter(self._err.readline, b""):
             with contextlib.suppress(ValueError, OSError):  # closed by close()
                 self._log.write(raw)
                 self._log.flush()
@@ -145,10 +147,10 @@ class ProviderProcess:
                 self._proc.kill()
                 self._proc.wait()
         with contextlib.suppress(Exception):
-            self._proc.stdout.close()
+            self._out.close()
         self._stderr.join(timeout=10)  # the server has exited: its stderr ends
         with contextlib.suppress(Exception):
-            self._proc.stderr.close()
+            self._err.close()
         self._log.close()
 
     # ---- the calls ------------------------------------------------------------------------

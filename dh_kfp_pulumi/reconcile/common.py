@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dh_kfp_pulumi.backends import ApiError
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 
 log = logging.getLogger("dh_kfp_pulumi.reconcile")
@@ -277,15 +278,14 @@ class Undo:
     def __enter__(self) -> Undo:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
-            return False
+            return
         for what, fn in reversed(self._steps):
             try:
                 fn()
             except Exception as cleanup_exc:  # noqa: BLE001 - the original error wins
                 log.warning("clean-up after a failed change: could not %s: %s", what, cleanup_exc)
-        return False
 
 
 def require_text(props: Mapping[str, Any], key: str, problems: list[FieldProblem]) -> None:
@@ -334,8 +334,6 @@ def unknown_keys(
 
 def get_or_none(get: Callable[..., Any], *ids: str) -> Any:
     """`get(*ids)`, or None when KFP says the object is not there (any other error raises)."""
-    from dh_kfp_pulumi.backends import ApiError
-
     try:
         return get(*ids)
     except ApiError as exc:
@@ -353,8 +351,6 @@ def adopted(
 ) -> Any:
     """The KFP object an `adopt` input names: `get` by id, else `find` by name (None if
     there is none). A name given where KFP wants an id answers 404 or 400 (not a UUID)."""
-    from dh_kfp_pulumi.backends import ApiError
-
     try:
         return get(adopt)
     except ApiError as exc:

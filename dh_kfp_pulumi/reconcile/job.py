@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dh_kfp_pulumi.backends import BackendConfig, KfpBackend
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile import workflow as wf
 from dh_kfp_pulumi.reconcile.common import (
@@ -67,7 +68,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     )
 
 
-def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
     news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
     problems: list[FieldProblem] = []
@@ -125,7 +126,7 @@ def _function(props: Mapping[str, Any]) -> tuple[Any, list[FieldProblem]]:
     return (None if is_unknown(data) else spec), problems
 
 
-def _build(props: Mapping[str, Any], function: Any, settings: Any, config: Any) -> Any:
+def _build(props: Mapping[str, Any], function: Any, settings: Any, config: BackendConfig) -> Any:
     import os
 
     from dh_kfp_pulumi.build import build_function_job
@@ -144,7 +145,7 @@ def _build(props: Mapping[str, Any], function: Any, settings: Any, config: Any) 
     )
 
 
-def build(props: Mapping[str, Any], config: Any) -> Any:
+def build(props: Mapping[str, Any], config: BackendConfig) -> Any:
     """Build from checked props (raises SpecError/BuildError on bad ones)."""
     function, problems = _function(props)
     pod = {k: props.get(k) for k in POD_FIELDS if props.get(k) is not None}
@@ -155,12 +156,12 @@ def build(props: Mapping[str, Any], config: Any) -> Any:
     return _build(props, function, PodSettings.model_validate(pod) if pod else None, config)
 
 
-def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+def create(inputs: Mapping[str, Any], backend: KfpBackend) -> tuple[str, dict[str, Any]]:
     return wf.create_pipeline_version(inputs, backend, build(inputs, backend.config), KIND)
 
 
 def update(
-    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: KfpBackend
 ) -> dict[str, Any]:
     return wf.update_pipeline_version(
         id, olds, news, backend, lambda: build(news, backend.config), KIND
@@ -168,11 +169,11 @@ def update(
 
 
 def read(
-    id: str, state: Mapping[str, Any], backend: Any
+    id: str, state: Mapping[str, Any], backend: KfpBackend
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     rid, outputs, _ = wf.read(id, state, backend)
     return rid, outputs, {k: v for k, v in outputs.items() if k in INPUTS}
 
 
-def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
     wf.delete(id, state, backend)

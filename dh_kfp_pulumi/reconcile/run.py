@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend, RunFailed
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile.common import (
     Plan,
@@ -115,7 +116,7 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
     return out
 
 
-def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
     from dh_kfp_pulumi.specs import parse_run
 
     news = without_outputs(news, OUTPUTS)
@@ -161,7 +162,7 @@ def _description(props: Mapping[str, Any]) -> str:
     return f"{marker(KIND, str(props['project']), str(props['name']))} key={key}"
 
 
-def _outputs(props: Mapping[str, Any], run: Any, backend: Any) -> dict[str, Any]:
+def _outputs(props: Mapping[str, Any], run: Any, backend: KfpBackend) -> dict[str, Any]:
     out = dict(props)
     out.update(
         run_id=run.id,
@@ -176,9 +177,7 @@ def _outputs(props: Mapping[str, Any], run: Any, backend: Any) -> dict[str, Any]
     return out
 
 
-def _wait(props: Mapping[str, Any], run: Any, backend: Any) -> Any:
-    from dh_kfp_pulumi.backends import RunFailed
-
+def _wait(props: Mapping[str, Any], run: Any, backend: KfpBackend) -> Any:
     timeout = props.get("wait_timeout") or DEFAULT_WAIT_TIMEOUT
     progress = WaitProgress(run.name or run.id, run.id, backend.run_url(run.id), float(timeout))
     run = backend.wait_run(run.id, timeout=float(timeout), progress=progress)
@@ -234,7 +233,7 @@ def _steps_text(steps: Any) -> str:
     return "; steps: " + ", ".join(f"{name} {state}" for name, state in steps)
 
 
-def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+def create(inputs: Mapping[str, Any], backend: KfpBackend) -> tuple[str, dict[str, Any]]:
     """Start the run (or adopt the one a crashed attempt started); with `wait`, wait for it."""
     if inputs.get("adopt"):
         run = adopted("run", "run", str(inputs["adopt"]), backend.get_run)
@@ -265,7 +264,7 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
 
 
 def update(
-    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: KfpBackend
 ) -> dict[str, Any]:
     """Only wait/wait_timeout/delete_on_destroy change in place; `wait` turned on waits."""
     out = {**olds, **news}
@@ -276,7 +275,7 @@ def update(
 
 
 def read(
-    id: str, state: Mapping[str, Any], backend: Any
+    id: str, state: Mapping[str, Any], backend: KfpBackend
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The run's live state; a deleted run is gone (""). Its version and parameters are
     the inputs' live values (a run never changes them, so there is no drift but a delete).
@@ -284,7 +283,7 @@ def read(
     run = get_or_none(backend.get_run, id)
     if run is None:
         return "", {}, {}
-    base = dict(state) if state else identity_from_marker(run.description, KIND)
+    base: dict[str, Any] = dict(state) if state else identity_from_marker(run.description, KIND)
     if run.pipeline_id:
         base["pipeline_id"] = run.pipeline_id
     if run.version_id:
@@ -295,10 +294,8 @@ def read(
     return run.id, outputs, only_inputs(outputs, INPUTS)
 
 
-def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
     """Runs stay in KFP's history unless `delete_on_destroy` (then stopped and deleted)."""
-    from dh_kfp_pulumi.backends import ApiError
-
     if not state.get("delete_on_destroy"):
         return
     run = get_or_none(backend.get_run, id)

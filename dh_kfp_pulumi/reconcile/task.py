@@ -38,8 +38,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
+from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend
 from dh_kfp_pulumi.errors import BackendError, FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile import workflow as wf
 from dh_kfp_pulumi.reconcile.common import (
@@ -126,7 +128,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     return out
 
 
-def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Validate; with pod settings, build the task's own version and set `spec_hash`."""
     from dh_kfp_pulumi.specs import parse_run, parse_task
 
@@ -169,7 +171,7 @@ def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[Fi
 
 
 def _own_build_hash(
-    news: Mapping[str, Any], task_spec: Any, config: Any, problems: list[FieldProblem]
+    news: Mapping[str, Any], task_spec: Any, config: BackendConfig, problems: list[FieldProblem]
 ) -> tuple[Any, list[FieldProblem]]:
     ws = news.get("workflow_spec")
     if (
@@ -334,7 +336,7 @@ def _task_spec(props: Mapping[str, Any]) -> Any:
     return parse_task(data)
 
 
-def _ensure_version(props: Mapping[str, Any], backend: Any, undo: Undo) -> _Version:
+def _ensure_version(props: Mapping[str, Any], backend: KfpBackend, undo: Undo) -> _Version:
     if not has_pod_settings(props):
         return _Version(str(props.get("workflow_version_id") or ""), "", False)
     ws = props.get("workflow_spec")
@@ -430,7 +432,7 @@ def _same_start(live: Any, wanted: str | None) -> bool:
 
 
 def _create_recurring_run(
-    backend: Any,
+    backend: KfpBackend,
     desired: _Desired,
     experiment_id: str,
     *,
@@ -460,7 +462,7 @@ def _quietly(what: str, fn: Callable[[], Any]) -> None:
         log.warning("could not %s: %s", what, exc)
 
 
-def _move(backend: Any, old: Any, desired: _Desired, experiment_id: str) -> tuple[Any, list[str]]:
+def _move(backend: KfpBackend, old: Any, desired: _Desired, experiment_id: str) -> tuple[Any, list[str]]:
     """Replace `old` by a new recurring run: never two enabled, no run killed, no tick lost.
 
     The old one is disabled first; the new one is then created as wanted (enabled or
@@ -500,7 +502,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _handover_start(backend: Any, old_id: str, before: datetime, wanted: str | None) -> str:
+def _handover_start(backend: KfpBackend, old_id: str, before: datetime, wanted: str | None) -> str:
     """The start time of a schedule taking over from `old_id`, just disabled: the second
     KFP stamped that disable with (its `updated_at`, KFP's clock, the one its scheduler
     fires by), else this machine's second before the disable call; a later wanted start
@@ -532,10 +534,8 @@ def _parse_instant(text: str) -> datetime | None:
         return None
 
 
-def _retire(backend: Any, recurring_run_id: str) -> list[str]:
+def _retire(backend: KfpBackend, recurring_run_id: str) -> list[str]:
     """Delete a disabled recurring run now if it has no active run, else keep it for later."""
-    from dh_kfp_pulumi.backends import ApiError
-
     try:
         if backend.active_runs_of(recurring_run_id):
             return [recurring_run_id]
@@ -546,10 +546,8 @@ def _retire(backend: Any, recurring_run_id: str) -> list[str]:
     return []
 
 
-def _sweep(backend: Any, retired: list[str], keep: str) -> list[str]:
+def _sweep(backend: KfpBackend, retired: list[str], keep: str) -> list[str]:
     """Retired recurring runs still waiting for their runs to finish (the gone ones drop)."""
-    from dh_kfp_pulumi.backends import ApiError
-
     out: list[str] = []
     for rid in dict.fromkeys(retired):
         if not rid or rid == keep:
@@ -567,7 +565,7 @@ def _sweep(backend: Any, retired: list[str], keep: str) -> list[str]:
 
 
 def _converge(
-    backend: Any, live: Any, desired: _Desired, experiment_id: Callable[[], str]
+    backend: KfpBackend, live: Any, desired: _Desired, experiment_id: Callable[[], str]
 ) -> tuple[Any, list[str]]:
     """(the recurring run matching `desired`, ids retired on the way): toggle or move."""
     if _matches(live, desired):
@@ -580,13 +578,13 @@ def _converge(
     return _move(backend, live, desired, experiment_id())
 
 
-def _get_or_none(backend: Any, recurring_run_id: str) -> Any:
+def _get_or_none(backend: KfpBackend, recurring_run_id: str) -> Any:
     if not recurring_run_id:
         return None
     return get_or_none(backend.get_recurring_run, recurring_run_id)
 
 
-def _adopt_recurring_run(backend: Any, adopt: str) -> Any:
+def _adopt_recurring_run(backend: KfpBackend, adopt: str) -> Any:
     def find(name: str) -> Any:
         return next(iter(backend.find_recurring_runs(name)), None)
 
@@ -596,7 +594,7 @@ def _adopt_recurring_run(backend: Any, adopt: str) -> Any:
 class _Experiment:
     """The task's experiment, looked up (or created) only when a schedule is created."""
 
-    def __init__(self, backend: Any, project: str, known: str = ""):
+    def __init__(self, backend: KfpBackend, project: str, known: str = ""):
         self._backend, self._project, self.id = backend, project, known
 
     def __call__(self) -> str:
@@ -612,7 +610,7 @@ def _outputs(
     recurring_run: Any,
     experiment_id: str,
     retired: list[str],
-    backend: Any,
+    backend: KfpBackend,
 ) -> dict[str, Any]:
     out = dict(props)
     out.update(
@@ -635,7 +633,7 @@ def _outputs(
 # ---- create / update / read / delete -----------------------------------------------------
 
 
-def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+def create(inputs: Mapping[str, Any], backend: KfpBackend) -> tuple[str, dict[str, Any]]:
     """Own version (if any), then the recurring run: adopted (`adopt`, or one this task
     made before a crash, found by its marker), else created. Failure undoes this call's work.
     """
@@ -665,7 +663,7 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
 
 
 def _create_or_converge(
-    backend: Any, live: Any, desired: Any, experiment: _Experiment, undo: Undo
+    backend: KfpBackend, live: Any, desired: Any, experiment: _Experiment, undo: Undo
 ) -> tuple[Any, list[str]]:
     """(the recurring run as `desired`, the ids it retired): a new one when none is live
     (deleted again if the apply fails later), else the live one converged."""
@@ -683,7 +681,7 @@ def _experiment_of(recurring_run: Any, experiment: _Experiment) -> str:
 
 
 def update(
-    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: KfpBackend
 ) -> dict[str, Any]:
     """Full outputs. Enabled/disabled toggles in place; any other schedule change moves it."""
     experiment = _Experiment(backend, str(news["project"]), str(olds.get("experiment_id") or ""))
@@ -708,7 +706,7 @@ def update(
 
 
 def _version_for_update(
-    olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any, undo: Undo
+    olds: Mapping[str, Any], news: Mapping[str, Any], backend: KfpBackend, undo: Undo
 ) -> _Version:
     if (
         has_pod_settings(news)
@@ -723,7 +721,7 @@ def _version_for_update(
 
 
 def read(
-    id: str, state: Mapping[str, Any], backend: Any
+    id: str, state: Mapping[str, Any], backend: KfpBackend
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Live state in the inputs' shape.
 
@@ -767,30 +765,28 @@ def _leftovers(state: Mapping[str, Any]) -> list[str]:
     return [str(r) for r in dict.fromkeys(ids) if r]
 
 
-def _retired_now(backend: Any, retired: list[str]) -> tuple[list[str], list[str]]:
+def _retired_now(backend: KfpBackend, retired: list[str]) -> tuple[list[str], list[str]]:
     """(still waiting for a run, ready to delete) of the retired ids still in KFP.
 
     The ready ones are what a refresh shows as pending clean-up: the next update
     deletes them, with no change of the inputs needed.
     """
-    from dh_kfp_pulumi.backends import ApiError
-
     busy: list[str] = []
     ended: list[str] = []
     for rid in retired:
         if _get_or_none(backend, rid) is None:
             continue  # deleted by hand: nothing left to clean up
         try:
-            active = backend.active_runs_of(rid)
+            active = bool(backend.active_runs_of(rid))
         except ApiError as exc:
             log.warning("recurring run %s: could not list its runs: %s", rid, exc)
-            active = [True]
+            active = True
         (busy if active else ended).append(rid)
     return busy, ended
 
 
 def _live_schedule(
-    outputs: dict[str, Any], state: Mapping[str, Any], live: Any, backend: Any
+    outputs: dict[str, Any], state: Mapping[str, Any], live: Any, backend: KfpBackend
 ) -> None:
     from dh_kfp_pulumi.specs import kfp_cron
 
@@ -829,7 +825,7 @@ def _live_schedule(
     outputs["recurring_run_name"] = live.name
 
 
-def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def _import(id: str, backend: KfpBackend) -> tuple[str, dict[str, Any], dict[str, Any]]:
     try:
         live = _adopt_recurring_run(backend, id)
     except SpecError:
@@ -876,7 +872,7 @@ def _user_cron(cron: str) -> str:
     return cron
 
 
-def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
     """Delete the recurring run and the retired ones, then the task's own version unless
     another recurring run uses it (versions of the workflow are the workflow's).
 
@@ -900,9 +896,7 @@ def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
         _end_active_runs(backend, [r.id for r in live], _who(state))
     except Exception:
         for rid in disabled:
-            _quietly(
-                f"re-enable recurring run {rid}", lambda rid=rid: backend.enable_recurring_run(rid)
-            )
+            _quietly(f"re-enable recurring run {rid}", partial(backend.enable_recurring_run, rid))
         raise
     deleted = set(ids)
     for rid in ids:
@@ -915,7 +909,7 @@ def _who(state: Mapping[str, Any]) -> str:
     return f"task {state.get('project')}/{state.get('name')}"
 
 
-def _active_runs(backend: Any, recurring_run_ids: list[str]) -> list[tuple[str, Any]]:
+def _active_runs(backend: KfpBackend, recurring_run_ids: list[str]) -> list[tuple[str, Any]]:
     return [(rid, run) for rid in recurring_run_ids for run in backend.active_runs_of(rid)]
 
 
@@ -925,7 +919,7 @@ def _run_names(active: list[tuple[str, Any]]) -> str:
     )
 
 
-def _end_active_runs(backend: Any, recurring_run_ids: list[str], who: str) -> None:
+def _end_active_runs(backend: KfpBackend, recurring_run_ids: list[str], who: str) -> None:
     """Wait for (or cancel) the active runs of these disabled recurring runs."""
     active = _active_runs(backend, recurring_run_ids)
     if not active:
@@ -969,10 +963,8 @@ def _end_active_runs(backend: Any, recurring_run_ids: list[str], who: str) -> No
             return
 
 
-def _cancel(backend: Any, run: Any) -> bool:
+def _cancel(backend: KfpBackend, run: Any) -> bool:
     """Terminate a run; False when it had ended (or gone) meanwhile."""
-    from dh_kfp_pulumi.backends import ApiError
-
     try:
         backend.terminate_run(run.id)
     except ApiError as exc:
@@ -983,7 +975,7 @@ def _cancel(backend: Any, run: Any) -> bool:
     return True
 
 
-def _delete_own_version(state: Mapping[str, Any], backend: Any, deleted: set[str]) -> None:
+def _delete_own_version(state: Mapping[str, Any], backend: KfpBackend, deleted: set[str]) -> None:
     pipeline_id, version_id = str(state["pipeline_id"]), str(state["version_id"])
     version = get_or_none(backend.get_version, pipeline_id, version_id)
     if version is None:

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend, Pipeline
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
@@ -76,7 +77,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     )
 
 
-def check(news: Mapping[str, Any], config: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
+def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Validate the props and compute `spec_hash` by building (UNKNOWN if inputs are unknown)."""
     news = without_outputs(news, OUTPUTS)
     inputs = dict(news)
@@ -297,7 +298,7 @@ def _source_fields(spec: Any) -> dict[str, Any]:
     }
 
 
-def build_specs(workflow: Any, functions: list[Any], task: Any = None, *, config: Any) -> Any:
+def build_specs(workflow: Any, functions: list[Any], task: Any = None, *, config: BackendConfig) -> Any:
     """build_workflow with the stack's build settings (default image, profiles, pull secrets).
 
     An engine builds the same props in `check` and again in `create`/`update` (Terraform
@@ -347,7 +348,7 @@ def _build(workflow: Any, functions: list[Any], task: Any, settings: Mapping[str
     )
 
 
-def build(props: Mapping[str, Any], config: Any, task: Any = None) -> Any:
+def build(props: Mapping[str, Any], config: BackendConfig, task: Any = None) -> Any:
     """Build from checked props (raises SpecError/BuildError on bad ones)."""
     specs, problems, complete = parse_specs(props)
     if problems:
@@ -420,10 +421,8 @@ def hash_from_description(description: str) -> str:
     return ""
 
 
-def ensure_pipeline(backend: Any, display_name: str, description: str) -> tuple[Any, bool]:
+def ensure_pipeline(backend: KfpBackend, display_name: str, description: str) -> tuple[Any, bool]:
     """(the pipeline with this display name, whether this call created it)."""
-    from dh_kfp_pulumi.backends import ApiError
-
     found = backend.find_pipeline(display_name)
     if found is not None:
         return found, False
@@ -438,7 +437,7 @@ def ensure_pipeline(backend: Any, display_name: str, description: str) -> tuple[
 
 
 def ensure_version(
-    backend: Any, pipeline_id: str, result: Any, description: str
+    backend: KfpBackend, pipeline_id: str, result: Any, description: str
 ) -> tuple[Any, bool]:
     """(the version named by the build's hash, whether this call uploaded it).
 
@@ -446,8 +445,6 @@ def ensure_version(
     400 "Failed to create a pipeline version" (as for a bad spec), so a 400 (or a 404) is
     checked against the pipeline itself before the error is worded.
     """
-    from dh_kfp_pulumi.backends import ApiError
-
     name = short_hash(result.spec_hash)
     try:
         found = backend.find_version(pipeline_id, name)
@@ -472,23 +469,21 @@ def ensure_version(
         raise
 
 
-def _pipeline_gone(backend: Any, pipeline_id: str) -> bool:
+def _pipeline_gone(backend: KfpBackend, pipeline_id: str) -> bool:
     """True when KFP says the pipeline is not there (any other answer: not known to be)."""
-    from dh_kfp_pulumi.backends import ApiError
-
     try:
         return get_or_none(backend.get_pipeline, pipeline_id) is None
     except ApiError:
         return False
 
 
-def adopt_pipeline(backend: Any, adopt: str) -> Any:
+def adopt_pipeline(backend: KfpBackend, adopt: str) -> Any:
     """The pipeline named by an `adopt` input (an id, else a display name)."""
     return adopted("workflow", "pipeline", adopt, backend.get_pipeline, backend.find_pipeline)
 
 
 def _outputs(
-    inputs: Mapping[str, Any], pipeline: Any, version: Any, result: Any, backend: Any
+    inputs: Mapping[str, Any], pipeline: Any, version: Any, result: Any, backend: KfpBackend
 ) -> dict[str, Any]:
     out = dict(inputs)
     embedded = inputs.get("embedded", True) is not False
@@ -504,7 +499,7 @@ def _outputs(
     return out
 
 
-def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]]:
+def create(inputs: Mapping[str, Any], backend: KfpBackend) -> tuple[str, dict[str, Any]]:
     """Find or create the pipeline, then find or upload the version of this spec.
 
     A retry after a crash converges (both are found by name); on failure, what this call
@@ -514,7 +509,7 @@ def create(inputs: Mapping[str, Any], backend: Any) -> tuple[str, dict[str, Any]
 
 
 def create_pipeline_version(
-    inputs: Mapping[str, Any], backend: Any, result: Any, kind: str
+    inputs: Mapping[str, Any], backend: KfpBackend, result: Any, kind: str
 ) -> tuple[str, dict[str, Any]]:
     """create for any kind that is one pipeline `<project>-<name>` with a version per hash."""
     project, name = str(inputs["project"]), str(inputs["name"])
@@ -544,7 +539,7 @@ def create_pipeline_version(
 
 
 def update(
-    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: Any
+    id: str, olds: Mapping[str, Any], news: Mapping[str, Any], backend: KfpBackend
 ) -> dict[str, Any]:
     """Full outputs. Same hash and a known version: no KFP call. New hash: a new version."""
     return update_pipeline_version(
@@ -556,7 +551,7 @@ def update_pipeline_version(
     id: str,
     olds: Mapping[str, Any],
     news: Mapping[str, Any],
-    backend: Any,
+    backend: KfpBackend,
     builder: Callable[[], Any],
     kind: str,
 ) -> dict[str, Any]:
@@ -583,9 +578,7 @@ def update_pipeline_version(
     return _outputs(news, pipeline, version, result, backend)
 
 
-def _existing_pipeline(backend: Any, id: str, olds: Mapping[str, Any]) -> Any:
-    from dh_kfp_pulumi.backends import Pipeline
-
+def _existing_pipeline(backend: KfpBackend, id: str, olds: Mapping[str, Any]) -> Any:
     return Pipeline(
         id=id,
         name=str(olds.get("pipeline_name") or ""),
@@ -596,7 +589,7 @@ def _existing_pipeline(backend: Any, id: str, olds: Mapping[str, Any]) -> Any:
 
 
 def read(
-    id: str, state: Mapping[str, Any], backend: Any
+    id: str, state: Mapping[str, Any], backend: KfpBackend
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Live state in the inputs' shape: a deleted pipeline is gone (""), a deleted version
     empties version_id/version_name/spec_hash (so the next update uploads it again).
@@ -623,9 +616,7 @@ def read(
     return pipeline.id, outputs, only_inputs(outputs, INPUTS)
 
 
-def _import(id: str, backend: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    from dh_kfp_pulumi.backends import ApiError
-
+def _import(id: str, backend: KfpBackend) -> tuple[str, dict[str, Any], dict[str, Any]]:
     try:
         pipeline = adopt_pipeline(backend, id)
     except SpecError:
@@ -662,6 +653,6 @@ def _identity_from_description(description: str) -> dict[str, str]:
     return {"kind": "kfp", **identity} if identity else {}
 
 
-def delete(id: str, state: Mapping[str, Any], backend: Any) -> None:
+def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
     """Delete every version, then the pipeline; already gone counts as deleted."""
     backend.delete_pipeline(id)

@@ -46,6 +46,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pulumi
@@ -89,7 +90,7 @@ def _projects() -> dict[str, Project]:
 
 def _caller_dir() -> Path:
     """The directory of the first calling file outside this package (the program's)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_PACKAGE_DIR) and os.path.isfile(filename):

@@ -60,7 +60,7 @@ class _KindResource(Resource):
     """A reconcile kind as a dynamic resource: its provider, and its props with outputs seeded."""
 
     _kind: ClassVar[str]
-    _provider: ClassVar[type[ResourceProvider]]
+    _provider_class: ClassVar[type[ResourceProvider]]
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class _KindResource(Resource):
         props: Mapping[str, Input[Any]],
         opts: ResourceOptions | None = None,
     ) -> None:
-        super().__init__(self._provider(), resource_name, _props(self._kind, props), opts)
+        super().__init__(self._provider_class(), resource_name, _props(self._kind, props), opts)
 
 
 class _PipelineResource(_KindResource):
@@ -87,21 +87,21 @@ class Workflow(_PipelineResource, module=MODULE, name="Workflow"):
     """A KFP pipeline `<project>-<name>` and one version per compiled spec (the id is the
     pipeline's). Props: `reconcile.workflow`."""
 
-    _kind, _provider = "workflow", WorkflowProvider
+    _kind, _provider_class = "workflow", WorkflowProvider
 
 
 class Job(_PipelineResource, module=MODULE, name="Job"):
     """One function run alone: a one-step pipeline `<project>-<name>` (the name ends in
     `-job`) and one version per spec. Props: `reconcile.job`."""
 
-    _kind, _provider = "job", JobProvider
+    _kind, _provider_class = "job", JobProvider
 
 
 class Task(_KindResource, module=MODULE, name="Task"):
     """How a workflow runs: its own version with pod settings, and a KFP recurring run when
     it has a `schedule` (the id is stable across schedule moves). Props: `reconcile.task`."""
 
-    _kind, _provider = "task", TaskProvider
+    _kind, _provider_class = "task", TaskProvider
 
     version_id: Output[str]
     version_name: Output[str]
@@ -120,7 +120,7 @@ class Run(_KindResource, module=MODULE, name="Run"):
     """One KFP run (the id is the run's); immutable: new inputs or version replace it.
     Props: `reconcile.run`."""
 
-    _kind, _provider = "run", RunProvider
+    _kind, _provider_class = "run", RunProvider
 
     run_id: Output[str]
     run_name: Output[str]

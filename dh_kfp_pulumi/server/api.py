@@ -108,7 +108,9 @@ def ensure_default_experiment(ctx: ServerContext) -> str:
                          "VALUES (?, ?, ?, ?)",
                          (ident, DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_DESCRIPTION, now()))
     except sqlite3.IntegrityError:
-        return ctx.store.get_experiment_by_name(DEFAULT_EXPERIMENT)["id"]
+        made = ctx.store.get_experiment_by_name(DEFAULT_EXPERIMENT)
+        assert made is not None  # the insert failed because it exists
+        return str(made["id"])
     return ident
 
 
@@ -643,14 +645,14 @@ def _trigger(body: dict[str, Any]) -> dict[str, Any]:
     if cron_schedule is None and periodic is None:
         raise invalid("Failed to create a recurring run: Invalid input error: a trigger with "
                       "cron_schedule or periodic_schedule is required")
-    chosen = cron_schedule if cron_schedule is not None else periodic
+    chosen: dict[str, Any] = cron_schedule if cron_schedule is not None else periodic or {}
     out = {"start_time": chosen.get("start_time"), "end_time": chosen.get("end_time"),
            "cron": None, "interval_second": None}
     if cron_schedule is not None:
         cron.parse(cron_schedule.get("cron", ""))
         out["cron"] = cron_schedule.get("cron", "")
     else:
-        interval = periodic.get("interval_second", 0)
+        interval = chosen.get("interval_second", 0)
         if interval < 1:
             user = (f"Found invalid period schedule interval {interval}. Set at interval to "
                     "least 1 second")

@@ -175,7 +175,8 @@ def _method_not_allowed() -> Response:
 async def _read_body(request: Request) -> tuple[bytes, bool]:
     """The body, or (b"", True) when it exceeds the limit (read to the end all the same, so the
     client gets the 4xx answer instead of a broken pipe)."""
-    chunks, size, too_big = [], 0, False
+    chunks: list[bytes] = []
+    size, too_big = 0, False
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
@@ -244,11 +245,11 @@ def create_app(ctx: ServerContext, extra_routes: list[BaseRoute] | None = None) 
             return _json(err.http_status, err.body())
         except Exception as exc:  # never a traceback on the wire
             log.exception("%s %s failed", method, path)
-            err = ApiError(13, f"Internal error: {type(exc).__name__}: {exc}",
-                           f"Internal error: {type(exc).__name__}")
+            internal = ApiError(13, f"Internal error: {type(exc).__name__}: {exc}",
+                                f"Internal error: {type(exc).__name__}")
             if route.kind == "upload":
-                return _json(err.http_status, err.upload_body())
-            return _json(err.http_status, err.body())
+                return _json(internal.http_status, internal.upload_body())
+            return _json(internal.http_status, internal.body())
         if route.kind == "text":
             return PlainTextResponse(result)
         return _json(200, result)

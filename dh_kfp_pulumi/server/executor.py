@@ -196,6 +196,7 @@ class Executor(Loop):
         spare, self._spare = self._spare, None
         if spare is None or spare.poll() is not None:
             return None
+        assert spare.stdin is not None  # spares are started with stdin=PIPE
         try:
             spare.stdin.write(assignment.encode())
             spare.stdin.flush()

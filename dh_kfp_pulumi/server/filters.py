@@ -61,7 +61,8 @@ class Query:
 def go_query_unescape(text: str) -> str:
     """Go's url.QueryUnescape, which KFP applies to `filter` after the gateway already did."""
     if re.search(r"%(?![0-9A-Fa-f]{2})", text):
-        bad = re.search(r"%.{0,2}", text).group(0)
+        first = re.search(r"%.{0,2}", text)
+        bad = first.group(0) if first else "%"
         raise invalid(f"Invalid filter: invalid URL escape {bad!r}")
     from urllib.parse import unquote_plus
     return unquote_plus(text)

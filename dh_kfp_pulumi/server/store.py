@@ -246,8 +246,10 @@ class Store:
 
     def active_runs_of(self, recurring_run_id: str) -> int:
         marks = ", ".join("?" * len(ACTIVE_STATES))
-        return self.one(f"SELECT COUNT(*) FROM runs WHERE recurring_run_id = ? AND state IN "
-                        f"({marks})", (recurring_run_id, *ACTIVE_STATES))[0]
+        row = self.one(f"SELECT COUNT(*) FROM runs WHERE recurring_run_id = ? AND state IN "
+                       f"({marks})", (recurring_run_id, *ACTIVE_STATES))
+        assert row is not None  # COUNT(*) always answers one row
+        return int(row[0])
 
     # --- run state (server and workers) -------------------------------------------------------
 
@@ -267,7 +269,7 @@ class Store:
             elif note:
                 entry["error"] = {"message": note}  # code 0 (OK): a note, not a failure
             history.append(entry)
-            fields = {"state": state, "state_history": json.dumps(history)}
+            fields: dict[str, Any] = {"state": state, "state_history": json.dumps(history)}
             if error is not None:
                 fields["error"] = json.dumps(error)
             if finished:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
@@ -254,7 +255,7 @@ def _history(text: str) -> list[dict[str, Any]]:
             for h in _json(text, [])]
 
 
-def run(row: Any, tasks: list[Any] = (), artifacts: list[Any] = ()) -> dict[str, Any]:
+def run(row: Any, tasks: Sequence[Any] = (), artifacts: Sequence[Any] = ()) -> dict[str, Any]:
     return message(
         experiment_id=row["experiment_id"], run_id=row["id"], display_name=row["display_name"],
         storage_state=row["storage_state"], description=row["description"],
@@ -267,7 +268,7 @@ def run(row: Any, tasks: list[Any] = (), artifacts: list[Any] = ()) -> dict[str,
         recurring_run_id=row["recurring_run_id"], state_history=_history(row["state_history"]))
 
 
-def task(row: Any, artifacts: list[Any] = (), tasks: list[Any] = ()) -> dict[str, Any]:
+def task(row: Any, artifacts: Sequence[Any] = (), tasks: Sequence[Any] = ()) -> dict[str, Any]:
     """KFP's PipelineTaskDetail. As KFP's converter writes it, the task's own `pod_name` is
     never set and `child_tasks` lists the tasks under it (of `tasks`, the run's) by
     `pod_name`; there are no pods here, so a child's pod name is its task id."""

@@ -23,7 +23,7 @@ import threading
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dh_kfp_pulumi.server import ir
 from dh_kfp_pulumi.server.store import Store
@@ -159,6 +159,7 @@ def _split_outputs(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[dict[s
 def execute(store: Store, run_id: str, run_dir: Path, pipeline_root: Path) -> tuple[str, dict | None]:
     """Run the pipeline; returns the final state and the run's error (None on success)."""
     row = store.get_run(run_id)
+    assert row is not None, f"run {run_id} is not in the store"  # the server made it first
     spec = ir.from_wire(json.loads(row["spec_json"]), validate=False)
     parameters = json.loads(row["runtime_config"]).get("parameters", {})
 
@@ -179,7 +180,7 @@ def execute(store: Store, run_id: str, run_dir: Path, pipeline_root: Path) -> tu
     from kfp.local.orchestrator import task_executor
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    router: _StdoutRouter = sys.stdout  # installed by main()
+    router = cast(_StdoutRouter, sys.stdout)  # installed by main()
     recorder = _Recorder(store, run_id, run_dir, router)
     task_executor.execute_single_task = recorder.wrap(task_executor.execute_single_task)
     runner = local.DockerRunner() if runner_kind == "docker" else local.SubprocessRunner(use_venv=False)

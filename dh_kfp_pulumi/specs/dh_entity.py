@@ -11,8 +11,8 @@ refused, as it is in a Task declared directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -27,6 +27,8 @@ from dh_kfp_pulumi.specs.entities import (
 )
 from dh_kfp_pulumi.specs.pod import INEXPRESSIBLE
 from dh_kfp_pulumi.specs.validation import join_path
+
+M = TypeVar("M", bound=BaseModel)
 
 ENTITY_KINDS = ("kfp", "kfp+pipeline", "kfp+pipeline:run")
 
@@ -69,9 +71,9 @@ def from_entity(entity: Mapping[str, Any]) -> tuple[WorkflowSpec | TaskSpec | Ru
     if not isinstance(entity, Mapping):
         raise SpecError("entity", [FieldProblem("", "must be a JSON object", entity, True)])
     kind = entity.get("kind")
-    spec = entity.get("spec") if isinstance(entity.get("spec"), Mapping) else {}
+    spec = _mapping(entity.get("spec"))
     ignored = [k for k in entity if k not in _TOP_USED]
-    metadata = entity.get("metadata") if isinstance(entity.get("metadata"), Mapping) else {}
+    metadata = _mapping(entity.get("metadata"))
     if kind == "kfp":
         return _workflow(entity, spec, metadata, ignored)
     ignored = [k for k in entity if k not in _TOP_USED_TASK_RUN]
@@ -104,7 +106,7 @@ def _workflow(
     metadata: Mapping[str, Any],
     ignored: list[str],
 ) -> tuple[WorkflowSpec, list[str]]:
-    source = spec.get("source") if isinstance(spec.get("source"), Mapping) else {}
+    source = _mapping(spec.get("source"))
     data: dict[str, Any] = {"kind": "kfp"}
     for key in ("project", "name"):
         value = entity.get(key, metadata.get(key))
@@ -143,7 +145,11 @@ def _workflow(
     return workflow, sorted(ignored)
 
 
-def _remapped(parse: Any, paths: Mapping[str, str] | str, subject: str) -> BaseModel:
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _remapped(parse: Callable[[], M], paths: Mapping[str, str] | str, subject: str) -> M:
     """Run `parse`, rewriting problem paths to where the fields sit in the entity."""
     try:
         return parse()

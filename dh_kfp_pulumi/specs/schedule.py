@@ -107,7 +107,7 @@ def parse_rfc3339(value: str) -> datetime:
         )
     main, _, rest = value.partition(".")
     if rest:  # fromisoformat before 3.11 wants at most 6 fraction digits and no 'Z'
-        digits = re.match(r"\d+", rest).group(0)
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         main = f"{main}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
         return datetime.fromisoformat(main.replace("Z", "+00:00"))

@@ -107,7 +107,7 @@ def test_failed_steps_follow_kfps_task_details():
             task("4", "for-loop", "FAILED", children=["wf-1-5"]),
             task("5", "inner", "FAILED", message="boom"),
         ]))
-    out = backends._run(run)
+    out = backends.convert.run(run)
     assert out.failed_steps == (("count", "ValueError: no"), ("inner", "boom"))
     assert out.failure_message() == "step 'count': ValueError: no; step 'inner': boom"
 
@@ -116,7 +116,7 @@ def test_lists_read_every_page(backend, monkeypatch):
     names = [f"demo-page-{i}" for i in range(5)]
     for name in names:
         backend.create_pipeline(name)
-    monkeypatch.setattr(backends, "_PAGE_SIZE", 2)
+    monkeypatch.setattr(backends.client, "_PAGE_SIZE", 2)
     listed = [p.display_name for p in backend.list_pipelines()]
     assert set(names) <= set(listed)
     assert len(listed) == len(set(listed))

@@ -180,4 +180,4 @@ def test_namespace_and_verify_ssl_reach_kfp(echoing_kfp):
     with pytest.raises(BackendError):
         backend.create_pipeline("demo-p")
     assert json.loads(seen[-1]["body"])["namespace"] == "team-a"
-    assert backend._api()._existing_config.verify_ssl is False  # kfp.Client's TLS setting
+    assert backend._api().client._existing_config.verify_ssl is False  # kfp.Client's TLS setting
