@@ -12,7 +12,13 @@ from typing import Any
 
 
 class DhKfpError(Exception):
-    """Base of every error this project raises on purpose."""
+    """Base of every error this project raises on purpose. Its message never carries the
+    credentials of a URL it names (`redact.text`)."""
+
+    def __init__(self, *args: Any) -> None:
+        from dh_kfp_pulumi import redact
+
+        super().__init__(*(redact.text(a) if isinstance(a, str) else a for a in args))
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,11 @@ class FieldProblem:
     has_value: bool = False
 
     def __str__(self) -> str:
+        from dh_kfp_pulumi import redact
+
         where = f"{self.path}: " if self.path else ""
         got = f" (got {self.value!r})" if self.has_value else ""
-        return f"{where}{self.message}{got}"
+        return redact.text(f"{where}{self.message}{got}")
 
 
 def field_path(parts: Sequence[str | int]) -> str:

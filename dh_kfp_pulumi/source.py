@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from dh_kfp_pulumi import redact
 from dh_kfp_pulumi.errors import SourceError
 from dh_kfp_pulumi.specs.fields import HANDLER_RULE, code_src_scheme, parse_handler
 from dh_kfp_pulumi.specs.validation import shown
@@ -137,7 +138,8 @@ def resolve_spec(spec: Spec, base_dir: str | os.PathLike[str] | None = None) -> 
         code=loaded.text,
         code_src=None,
         base64=None,
-        source_origin=None if inline else loaded.filename,
+        # kept in state and shown in messages: never a URL's credentials
+        source_origin=None if inline else redact.url(loaded.filename),
     )
     return type(spec).model_validate(data)  # type: ignore[attr-defined]
 
@@ -229,7 +231,17 @@ def _fetch_bytes(
 
 
 def _fetch_http(url: str, timeout: float, fail: Callable[[str], SourceError]) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "dh-kfp-pulumi"})
+    headers = {"User-Agent": "dh-kfp-pulumi"}
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:  # `https://user:password@host/...`: HTTP basic auth, as curl does
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        if not hostport:
+            raise fail("the URL has credentials but no host")
+        user, _, password = userinfo.partition(":")
+        pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+        headers["Authorization"] = "Basic " + b64.b64encode(pair).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=hostport))
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()

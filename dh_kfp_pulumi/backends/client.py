@@ -83,7 +83,9 @@ class Backend:
 
     def ui_url(self, fragment: str) -> str:
         """A link into KFP's UI (`<host>/#/runs/details/<id>`), as kfp.Client prints it."""
-        return f"{self.host}/#/{fragment.lstrip('/')}"
+        from dh_kfp_pulumi import redact
+
+        return f"{redact.url(self.host)}/#/{fragment.lstrip('/')}"
 
     def run_url(self, run_id: str) -> str:
         return self.ui_url(f"runs/details/{run_id}")

@@ -8,6 +8,7 @@ this; tests/backends/test_kfp_internals.py fails loudly on an upgrade that moves
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,13 @@ def translate(exc: BaseException, operation: str, host: str, token: str | None) 
         text = f"KFP {operation} failed: cannot reach {host}: {reason}"
     if token:
         text = text.replace(token, "***")
-    return ApiError(text, status=status, operation=operation)
+    from urllib.parse import urlsplit
+
+    with contextlib.suppress(ValueError):
+        password = urlsplit(host).password  # were it echoed without its URL
+        if password:
+            text = text.replace(password, "***")
+    return ApiError(text, status=status, operation=operation)  # URLs redacted by DhKfpError
 
 
 def make_client(
