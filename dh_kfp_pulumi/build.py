@@ -32,7 +32,7 @@ from kfp import dsl as kfp_dsl
 from kfp.dsl.types import type_utils
 
 from dh_kfp_pulumi import components, dsl
-from dh_kfp_pulumi.errors import BuildError, DhKfpError, FieldProblem, SpecError
+from dh_kfp_pulumi.errors import BuildError, DhKfpError, FieldProblem, SourceError, SpecError
 from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
 
 __all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
@@ -442,8 +442,11 @@ def step_function(spec: FunctionSpec, base_dir: str | os.PathLike[str]) -> compo
         )
     from dh_kfp_pulumi import source
 
-    loaded = source.load_spec_source(spec, base_dir)
-    source.check_handler_defined(loaded)
+    try:
+        loaded = source.load_spec_source(spec, base_dir)
+        source.check_handler_defined(loaded)
+    except SourceError as exc:  # say which declaration, not only which file
+        raise SourceError(f"function {spec.name!r}: {exc}") from None
     return components.StepFunction(
         name=spec.name,
         kind="python",

@@ -132,6 +132,7 @@ def python_component(call: StepCall, function: StepFunction, image: str) -> Any:
     than the rest of the build on a long pipeline (tests/build/test_components.py
     checks the two stay equal).
     """
+    check_signature(call, function)
     arguments = classify(call)
     source = _wrapper_source(call, function, arguments)
     namespace: dict[str, Any] = {
@@ -164,6 +165,62 @@ def python_component(call: StepCall, function: StepFunction, image: str) -> Any:
 
 
 WRAPPER = "_dh_step"
+
+
+def check_signature(call: StepCall, function: StepFunction) -> None:
+    """The step's inputs and parameters against the handler's signature, read with `ast`
+    (function code is never run at build time): every argument must be a parameter of the
+    handler (unless it takes **kwargs) and every parameter without a default must be given."""
+    signature = _handler_signature(function.source, function.filename, function.handler)
+    if signature is None:
+        return  # decorated: the decorator may change the signature
+    line, accepted, required, open_kwargs = signature
+    handler = (
+        f"function {function.name!r} (handler {function.handler!r}, {function.filename}:{line})"
+    )
+    takes = ", ".join(accepted) or "no arguments"
+    for field, names in (("inputs", call.inputs), ("parameters", call.parameters)):
+        for name in names:
+            if name not in accepted and not open_kwargs:
+                raise BuildError(
+                    f"{call.label}: {field}.{name}: {handler} has no parameter {name!r}; "
+                    f"it takes: {takes}"
+                )
+    missing = [name for name in required if name not in call.arguments]
+    if missing:
+        raise BuildError(
+            f"{call.label}: {handler} needs {', '.join(map(repr, missing))}, which the step "
+            "gives in neither its inputs nor its parameters"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _handler_signature(
+    source: str, filename: str, handler: str
+) -> tuple[int, tuple[str, ...], tuple[str, ...], bool] | None:
+    """(line, keyword-passable names, required names, takes **kwargs) of the handler's
+    top-level def; None when a decorator may change it."""
+    from dh_kfp_pulumi.source import LoadedSource, check_handler_defined
+
+    loaded = LoadedSource(text=source, filename=filename, module="", function=handler)
+    node = check_handler_defined(loaded)
+    if node.decorator_list:
+        return None
+    a = node.args
+    positional = [*a.posonlyargs, *a.args]
+    defaults = len(a.defaults)
+    with_default = (
+        {arg.arg for arg in positional[len(positional) - defaults :]} if defaults else set()
+    )
+    with_default |= {
+        arg.arg
+        for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True)
+        if default is not None
+    }
+    by_keyword = [arg.arg for arg in (*a.args, *a.kwonlyargs)]
+    # positional-only parameters cannot be passed by keyword: required ones can never be given
+    required = [arg.arg for arg in (*positional, *a.kwonlyargs) if arg.arg not in with_default]
+    return node.lineno, tuple(by_keyword), tuple(required), a.kwarg is not None
 
 
 def _probe():

@@ -15,6 +15,7 @@ import json
 import keyword
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -101,9 +102,11 @@ class StepOutputs(Mapping[str, Any]):
             return self._channels[key]
         except (KeyError, TypeError):
             declared = sorted(self._channels)
+            where = _where(sys._getframe(1))
             raise BuildError(
-                f"step {self._step!r}: outputs[{key!r}] is not declared; the step declares "
-                f"{declared or 'no outputs'} (add it to the step's `outputs` or `values`)"
+                f"{where + ': ' if where else ''}step {self._step!r}: outputs[{key!r}] is not "
+                f"declared; the step declares {declared or 'no outputs'} (add it to the step's "
+                "`outputs` or `values`)"
             ) from None
 
     def __contains__(self, key: object) -> bool:
@@ -144,6 +147,7 @@ class PipelineContext:
         self._factory = factory
         self._steps: dict[str, Step] = {}
         self._task_names: dict[str, str] = {}  # kfp task name -> step name
+        self._open = 0  # `with pipeline_context()` blocks now open
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -160,6 +164,12 @@ class PipelineContext:
         values: Sequence[str] | None = None,
     ) -> Step:
         """Add a step running the project function `function` (see DESIGN.md, Functions and steps)."""
+        if not self._open:
+            where = _caller()
+            raise BuildError(
+                f"{where + ': ' if where else ''}pc.step(...) is called outside its "
+                "`with pipeline_context() as pc:` block; declare every step inside the block"
+            )
         call = self._check(name, function, action, inputs, outputs, parameters, values, _caller())
         step = Step(call, self._factory.create_task(call))
         self._steps[call.name] = step
@@ -183,6 +193,8 @@ class PipelineContext:
             raise fail(
                 "name", "needs at least one letter or digit (KFP names tasks after steps)", name
             )
+        if not _STEP_NAME.fullmatch(name) or len(task_name) > MAX_STEP_NAME:
+            raise fail("name", f"must be {STEP_NAME_RULE}", _shown(name))
         if name in self._steps:
             raise fail("name", "is used by an earlier step; step names must be unique", name)
         if task_name in self._task_names:
@@ -232,17 +244,48 @@ class PipelineContext:
         )
 
 
-@contextmanager
-def pipeline_context() -> Iterator[PipelineContext]:
-    """The seed's context manager; only valid while dh-kfp builds the workflow."""
-    context = _ACTIVE.get()
-    if context is None:
+class _ContextBlock:
+    """What `pipeline_context()` returns: a context manager yielding the build's context.
+
+    Used as the context itself (`pc = pipeline_context(); pc.step(...)`), it says how to
+    write it instead of an AttributeError.
+    """
+
+    def __init__(self, where: str):
+        self._where = where
+        self._context: PipelineContext | None = None
+
+    def __enter__(self) -> PipelineContext:
+        context = _ACTIVE.get()
+        if context is None:
+            raise BuildError(
+                "pipeline_context() is only available while dh-kfp builds a workflow: call the "
+                "handler through a Workflow resource, `dh-kfp compile` or "
+                "dh_kfp_pulumi.build.build_workflow, not directly"
+            )
+        context._open += 1
+        self._context = context
+        return context
+
+    def __exit__(self, *exc: object) -> None:
+        if self._context is not None:
+            self._context._open -= 1
+            self._context = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        where = f"{self._where}: " if self._where else ""
         raise BuildError(
-            "pipeline_context() is only available while dh-kfp builds a workflow: call the "
-            "handler through a Workflow resource, `dh-kfp compile` or "
-            "dh_kfp_pulumi.build.build_workflow, not directly"
+            f"{where}pipeline_context().{name} is used without a `with` block; write "
+            f"`with pipeline_context() as pc:` and call pc.{name}(...) inside it"
         )
-    yield context
+
+
+def pipeline_context() -> _ContextBlock:
+    """The seed's context manager (`with pipeline_context() as pc:`); only valid while
+    dh-kfp builds the workflow."""
+    return _ContextBlock(_where(sys._getframe(1)))
 
 
 @contextmanager
@@ -268,6 +311,16 @@ def is_valid_name(name: Any) -> bool:
 
 
 _NAME_RULE = "a Python identifier not starting with '_' (letters, digits, '_')"
+
+# A step's KFP task name is the step name in lower case with '_' as '-' (kfp's rule); KFP
+# task names are Kubernetes DNS labels, so a step name may hold nothing else.
+MAX_STEP_NAME = 63
+_STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+STEP_NAME_RULE = (
+    "letters, digits, '-' or '_', starting with a letter or digit, at most 63 characters "
+    "(KFP names the step's task after it, a Kubernetes DNS label: 'Extract_data' is "
+    "task 'extract-data')"
+)
 
 
 def _check_name(field: str, key: Any, fail) -> None:
@@ -364,10 +417,19 @@ def _check_values(given: Any, fail) -> tuple[str, ...]:
 
 def _caller() -> str:
     """`file:line` of the handler line that called `pc.step` ("" when this package did)."""
-    frame = sys._getframe(2)
+    return _where(sys._getframe(2))
+
+
+def _where(frame: Any) -> str:
+    """`file:line` of a frame of the user's code ("" for a frame of this package)."""
     if os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
         return ""
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def _shown(value: str) -> str:
+    """A long name cut for a message."""
+    return value if len(value) <= 80 else f"{value[:40]}... ({len(value)} characters)"
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -529,7 +529,7 @@ def test_a_task_secret_setting_a_functions_env_var_is_an_error_naming_both(
     with pytest.raises(SpecError, match=r"secrets\[0\]: sets env var PASSWORD"):
         build_function_job(
             functions[1],
-            inputs={},
+            inputs={"di": "data.csv"},  # its handler's one parameter
             task=parse_task({"action": "pipeline", "profile": "db"}),
             profiles={"db": {"secrets": ["db:PASSWORD"]}},
             base_dir=kit.PARKING,
