@@ -54,6 +54,7 @@ from pulumi import Input, Output, ResourceOptions
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.resources.kubernetes import settings_with_names
+from dh_kfp_pulumi.resources.plain_fields import refuse_secrets
 from dh_kfp_pulumi.resources.resources import Job, Run, Task, Workflow
 from dh_kfp_pulumi.specs.fields import NAME_RULE
 
@@ -248,6 +249,7 @@ class Project(pulumi.ComponentResource):
                 ],
             )
         props = _resolved(parse, data, project, self.base_dir, "function")
+        props = refuse_secrets(f"function {name!r}", props)
         props["project"] = self.name
         handle = FunctionHandle(self, str(name), props)
         self.functions[handle.name] = handle
@@ -268,6 +270,7 @@ class Project(pulumi.ComponentResource):
                 [FieldProblem("name", "is already a workflow of this project", name, True)],
             )
         props = _resolved(parse, data, project, self.base_dir, "workflow")
+        props = refuse_secrets(f"workflow {name!r}", props)
         props["project"] = self.name
         props["functions"] = self._functions()
         resource_props = dict(props)
@@ -406,6 +409,7 @@ class Project(pulumi.ComponentResource):
         if workflow_spec is not None and any(k in settings for k in POD_FIELDS):
             task_props["workflow_spec"] = spec_for_task(workflow_spec)
         resource_name = f"{self.name}-{full}"
+        task_props = refuse_secrets(f"task {resource_name!r}", task_props)
         task = Task(resource_name, task_props, self._child(opts))
         if schedule is not None:
             return task
@@ -419,6 +423,7 @@ class Project(pulumi.ComponentResource):
         }
         if adopt is not None:
             run_props["adopt"] = adopt
+        run_props = refuse_secrets(f"run {resource_name!r}", run_props)
         run = Run(resource_name, run_props, self._child(opts))
         run.task = task  # type: ignore[attr-defined]
         return run
@@ -598,7 +603,9 @@ class FunctionHandle:
             }
             if values:
                 props["values"] = list(values)
-            self.job = Job(f"{self.project.name}-{self.name}-job", props, self.project._child(opts))
+            job_name = f"{self.project.name}-{self.name}-job"
+            props = refuse_secrets(f"job {job_name!r}", props)
+            self.job = Job(job_name, props, self.project._child(opts))
             self._job_shape = shape
         elif shape != self._job_shape:
             first = self._job_shape or {}
