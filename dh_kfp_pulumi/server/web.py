@@ -114,6 +114,13 @@ def _table(headers: Iterable[str], rows: list[str], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _counted(store: Any, sql: str, params: Any = ()) -> Any:
+    """The one row of an aggregate query (COUNT always answers one)."""
+    row = store.one(sql, params)
+    assert row is not None
+    return row
+
+
 def _run_link(run_id: str, text: str) -> str:
     return f'<a href="/runs/{quote(run_id, safe="")}">{e(text)}</a>'
 
@@ -182,7 +189,7 @@ RUN_HEADERS = ["Run", "State", "Pipeline / version", "Experiment", "Recurring ru
 
 def _runs_page(store: Any, where: str, params: tuple, page: int) -> tuple[list[Any], int]:
     """One page of the runs matching `where`, newest first, and how many there are."""
-    total = store.one(f"SELECT COUNT(*) AS n FROM runs WHERE {where}", params)["n"]
+    total = _counted(store, f"SELECT COUNT(*) AS n FROM runs WHERE {where}", params)["n"]
     rows = store.all(f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC, seq DESC "
                      "LIMIT ? OFFSET ?", (*params, RECENT_RUNS, (page - 1) * RECENT_RUNS))
     return rows, total
@@ -224,7 +231,7 @@ def index(ctx: ServerContext) -> HTMLResponse:
         when = (f'cron <code>{e(trig["cron"])}</code>' if trig.get("cron") is not None
                 else f'every {e(trig.get("interval_second"))}s')
         mode = r["mode"]
-        started = store.one("SELECT COUNT(*) AS n, MAX(created_at) AS last FROM runs "
+        started = _counted(store, "SELECT COUNT(*) AS n, MAX(created_at) AS last FROM runs "
                             "WHERE recurring_run_id = ?", (r["id"],))
         recurring_rows.append(
             f'<tr id="recurring-{e(r["id"])}">'
@@ -239,16 +246,16 @@ def index(ctx: ServerContext) -> HTMLResponse:
     run_rows = _run_rows(ctx, runs)
     experiment_rows = []
     for x in store.all("SELECT * FROM experiments ORDER BY created_at, seq"):
-        counts = store.one("SELECT COUNT(*) AS n, MAX(created_at) AS last FROM runs "
+        counts = _counted(store, "SELECT COUNT(*) AS n, MAX(created_at) AS last FROM runs "
                            "WHERE experiment_id = ?", (x["id"],))
-        schedules = store.one("SELECT COUNT(*) AS n FROM recurring_runs WHERE experiment_id = ?",
+        schedules = _counted(store, "SELECT COUNT(*) AS n FROM recurring_runs WHERE experiment_id = ?",
                               (x["id"],))["n"]
         experiment_rows.append(
             f'<tr id="experiment-{e(x["id"])}"><td>{_link("experiments", x["id"], x["name"])}</td>'
             f'<td>{e(x["description"])}</td><td>{counts["n"]}</td><td>{schedules}</td>'
             f'<td>{_when(counts["last"])}</td><td class="id">{e(x["id"])}</td></tr>')
 
-    total = store.one("SELECT COUNT(*) AS n FROM runs")["n"]
+    total = _counted(store, "SELECT COUNT(*) AS n FROM runs")["n"]
     more = ' <a href="/runs?page=2">older runs →</a>' if total > len(runs) else ""
     body = (
         "<h1>Pipelines, schedules and runs</h1>"
@@ -512,14 +519,14 @@ def run_page(ctx: ServerContext, run_id: str) -> HTMLResponse:
     node_by_name = {n.name: n for n in nodes}
     sections = []
     for name in ordered:
-        node = node_by_name.get(name)
+        found = node_by_name.get(name)
         runs_of = recorded.get(name, [])
         if not runs_of:
-            state = node.state if node else "pending"
+            state = found.state if found else "pending"
             sections.append(
-                f'<div class="task" id="task-{e(name)}"><h3>{e(node.label if node else name)} '
+                f'<div class="task" id="task-{e(name)}"><h3>{e(found.label if found else name)} '
                 f'<span class="state state-{state}">{state}</span></h3>'
-                f'<p class="muted">{_not_run_text(node, state)}</p></div>')
+                f'<p class="muted">{_not_run_text(found, state)}</p></div>')
             continue
         task = runs_of[-1]
         state = task["state"].lower()
@@ -669,7 +676,7 @@ def artifact_download(ctx: ServerContext, run_id: str, artifact_id: str) -> Resp
     row = ctx.store.one("SELECT * FROM artifacts WHERE run_id = ? AND id = ?",
                         (run_id, artifact_id)) if artifact_id.isdigit() else None
     path = artifact_path(row) if row is not None else None
-    if path is None or not path.is_file():
+    if row is None or path is None or not path.is_file():
         return _page("Artifact not found", "<h1>Artifact not found</h1><p>No such artifact of "
                      f"run <code>{e(run_id)}</code> on this machine.</p>", status_code=404)
     kind, _ = artifact_kind(path)
@@ -713,7 +720,7 @@ def pipeline_page(ctx: ServerContext, pipeline_id: str, version_id: str | None) 
     versions = list(reversed(store.list_versions(pipeline_id)))  # newest first
     shown = next((v for v in versions if v["id"] == version_id), versions[0] if versions else None)
     quoted = quote(pipeline_id, safe="")
-    runs_total = store.one("SELECT COUNT(*) AS n FROM runs WHERE pipeline_id = ?",
+    runs_total = _counted(store, "SELECT COUNT(*) AS n FROM runs WHERE pipeline_id = ?",
                            (pipeline_id,))["n"]
     facts = [
         ("Description", e(pipeline["description"]) or '<span class="muted">none</span>'),
@@ -725,9 +732,9 @@ def pipeline_page(ctx: ServerContext, pipeline_id: str, version_id: str | None) 
     ]
     version_rows = []
     for v in versions:
-        users = store.one("SELECT COUNT(*) AS n FROM recurring_runs WHERE pipeline_version_id = ?",
+        users = _counted(store, "SELECT COUNT(*) AS n FROM recurring_runs WHERE pipeline_version_id = ?",
                           (v["id"],))["n"]
-        runs = store.one("SELECT COUNT(*) AS n FROM runs WHERE pipeline_version_id = ?",
+        runs = _counted(store, "SELECT COUNT(*) AS n FROM runs WHERE pipeline_version_id = ?",
                          (v["id"],))["n"]
         here = shown is not None and v["id"] == shown["id"]
         name = (f'<a href="/pipelines/{quoted}?version={quote(v["id"], safe="")}">'
