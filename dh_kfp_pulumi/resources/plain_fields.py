@@ -47,7 +47,8 @@ def _walk(subject: str, path: str, value: Any) -> Any:
 def _checked(subject: str, path: str, output: Output) -> Output:
     from dh_kfp_pulumi.resources.project import _loop
 
-    secretness = Output.from_input(asyncio.ensure_future(output.is_secret(), loop=_loop()))
+    secret_future: asyncio.Future[bool] = asyncio.ensure_future(output.is_secret(), loop=_loop())
+    secretness: Output[bool] = Output.from_input(secret_future)
 
     def plain(pair: list[Any]) -> Any:
         value, secret = pair

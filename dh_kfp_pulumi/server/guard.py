@@ -132,7 +132,7 @@ class Guard:
                 return True
         if scope["method"] == "GET" and scope["path"] == "/":
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-            return bool(given) and hmac.compare_digest(given[0], self.token)
+            return given is not None and hmac.compare_digest(given[0], self.token)
         return False
 
 
