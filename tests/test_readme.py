@@ -226,6 +226,15 @@ def test_every_readme_command_is_checked_or_skipped_with_a_reason():
                            f"{unchecked}")
 
 
+def test_main_sh_installs_the_extras_the_readme_commands_need():
+    """`dh-kfp plan examples/parking --stack prod` runs the dev/prod program, which makes
+    pulumi-kubernetes objects: main.sh installs the `k8s` extra (the scenario below runs in
+    the test venv, which has it through the `test` extra)."""
+    main_sh = (REPO / "scripts" / "main.sh").read_text()
+    installs = re.findall(r"^[^#\n]*pip install[^\n]*-e '\.\[([\w,]+)\]'", main_sh, re.M)
+    assert installs and "k8s" in installs[0].split(","), installs
+
+
 @pytest.mark.slow
 def test_readme_commands_do_what_readme_says(tmp_path):
     root = tmp_path / "checkout"
