@@ -162,3 +162,27 @@ def test_a_long_wait_says_it_is_still_waiting_at_growing_intervals():
         "run r: still RUNNING after 7m30s; steps: a RUNNING",
         "run r: SUCCEEDED after 11m41s; steps: a SUCCEEDED",
     ]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Debian's chromium is not on PATH (scripts/test.sh installs it as "
+                           "root: apt-get install chromium); the url outputs were not opened")
+def test_the_url_outputs_open_the_pipeline_and_recurring_run_pages(local, tmp_path):
+    """A Workflow's `url` opens its pipeline's page at its version, a Task's its recurring
+    run's page, a Run's the run's page: in a browser, as a user clicks them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+    from test_web import chromium
+
+    state = engine.load_state(local.project, "local", local.state_dir)
+    outputs = {r.name: r.outputs for r in state.resources if r.custom}
+    workflow, nightly = outputs["parking-workflow"], outputs["parking-workflow-nightly"]
+    dom = chromium(tmp_path, workflow["url"])
+    assert "<h1>Pipeline parking-workflow</h1>" in dom, dom[:500]
+    assert f'<tr id="version-{workflow["version_id"]}" class="shown">' in dom
+    assert "comp-download" in dom  # the version's graph, drawn from its IR
+    dom = chromium(tmp_path, nightly["url"])
+    assert "<h1>Recurring run parking-workflow-nightly</h1>" in dom, dom[:500]
+    assert "cron <code>0 5 4 * * *</code>" in dom
+    run = [o for name, o in outputs.items() if "run_id" in o and o.get("run_id")][0]
+    dom = chromium(tmp_path, run["url"])
+    assert "<h1>Run parking-workflow-once</h1>" in dom and 'data-output="dataset"' in dom
