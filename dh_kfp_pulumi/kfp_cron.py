@@ -146,7 +146,9 @@ def _field(text: str, field: Field) -> tuple[str, bool]:
                 end = high  # robfig: "N/step" means "N-max/step"
         facts = {"start": start, "end": end}
         if start < low:
-            raise fail(f"Beginning of range ({start}) below minimum ({low}): {expr}", "below", **facts)
+            raise fail(
+                f"Beginning of range ({start}) below minimum ({low}): {expr}", "below", **facts
+            )
         if end > high:
             raise fail(f"End of range ({end}) above maximum ({high}): {expr}", "above", **facts)
         if start > end:
@@ -181,3 +183,34 @@ def go_duration_seconds(text: str) -> float | None:
         return None
     sign = -1 if text.startswith("-") else 1
     return sign * sum(float(n) * _GO_UNITS[u] for n, u in re.findall(_GO_PART, text))
+
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: leap years count
+
+
+def _values(field: str) -> set[int]:
+    """The numbers a normalized field (`parse`'s `start-end/step` parts) matches."""
+    out: set[int] = set()
+    for part in field.split(","):
+        rng, _, step = part.partition("/")
+        start, _, end = rng.partition("-")
+        out.update(range(int(start), int(end or start) + 1, int(step or 1)))
+    return out
+
+
+def never_fires(parsed: Cron) -> bool:
+    """True when no date has the day of month in the month (`31 2`): the schedule can
+    never fire.
+
+    Seconds, minutes and hours always match some time of a matching day, and robfig
+    matches a day by day of month OR day of week when both are restricted (a weekday
+    comes every week): only a restricted day of month with a `*` day of week can miss
+    every month. Robfig looks 5 years ahead, which always holds a 29 February.
+    """
+    if parsed.cron is None or parsed.day_or:
+        return False
+    _, _, _, dom, month, dow = parsed.cron.split()
+    if dom == f"{FIELDS[3].low}-{FIELDS[3].high}/1" or dow != f"{FIELDS[5].low}-{FIELDS[5].high}/1":
+        return False  # any day of month, or days picked by weekday
+    days, months = _values(dom), _values(month)
+    return not any(day <= _DAYS_IN_MONTH[m - 1] for m in months for day in days)

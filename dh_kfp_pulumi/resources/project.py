@@ -381,6 +381,7 @@ class Project(pulumi.ComponentResource):
         from dh_kfp_pulumi.reconcile.workflow import spec_for_task
 
         _check_settings(settings)
+        _check_run_inputs(prefix, workflow_spec, inputs, self.base_dir)
         if schedule is not None:
             given = [k for k, v in run_options.items() if v is not None]
             if given:
@@ -427,6 +428,36 @@ class Project(pulumi.ComponentResource):
         run = Run(resource_name, run_props, self._child(opts))
         run.task = task  # type: ignore[attr-defined]
         return run
+
+
+def _check_run_inputs(
+    workflow: str, workflow_spec: Mapping[str, Any] | None, inputs: Any, base_dir: Path
+) -> None:
+    """A run's (or schedule's) inputs against the workflow handler's parameters, now, so
+    that preview and plan refuse them (unknown names, required ones missing, wrong types);
+    skipped while the inputs are an Output, and when the source cannot be loaded (the
+    Workflow's own check says why)."""
+    if workflow_spec is None or _is_output(inputs):
+        return
+    from dh_kfp_pulumi.build import handler_parameters, input_problems
+    from dh_kfp_pulumi.errors import DhKfpError
+    from dh_kfp_pulumi.specs import WorkflowSpec, parse_workflow
+
+    data = {
+        k: v
+        for k, v in workflow_spec.items()
+        if k in WorkflowSpec.model_fields and not _is_output(v)
+    }
+    try:
+        parameters = handler_parameters(parse_workflow(data), base_dir)
+    except DhKfpError:
+        return
+    given = inputs if inputs is not None else {}
+    if not isinstance(given, Mapping):
+        return  # the Run's check says what inputs must be
+    problems = input_problems(given, parameters, unknown=_is_output)
+    if problems:
+        raise SpecError(f"run of workflow {workflow!r}", problems)
 
 
 def _check_settings(settings: Mapping[str, Any]) -> None:

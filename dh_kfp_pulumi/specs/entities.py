@@ -51,7 +51,7 @@ class _Sourced(_Model):
     uuid: str | None = None
     description: str | None = None
     labels: list[str] = Field(default_factory=list)
-    embedded: bool = True
+    embedded: f.StrictBool = True
     code_src: str | None = None
     code: str | None = None
     base64: str | None = None
@@ -65,6 +65,11 @@ class _Sourced(_Model):
     @classmethod
     def _check_name(cls, v: str) -> str:
         return f.check_name(v)
+
+    @field_validator("description")
+    @classmethod
+    def _check_description(cls, v: str | None) -> str | None:
+        return None if v is None else f.check_description(v)
 
     @field_validator("uuid")
     @classmethod
@@ -248,9 +253,9 @@ class TaskSpec(PodSettings):
 
     action: Literal["pipeline"]
     schedule: str | None = None
-    enabled: bool = True
-    max_concurrency: int = 1
-    catchup: bool = True
+    enabled: f.StrictBool = True
+    max_concurrency: f.StrictInt = 1
+    catchup: f.StrictBool = True
     start_time: str | None = None
     end_time: str | None = None
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 import keyword
 import re
 import uuid as _uuid
+from typing import Annotated, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from pydantic import BeforeValidator
 
-NAME_RULE = "letters, digits, '-' or '_', starting with a letter or digit"
+MAX_NAME = 63  # so `<project>-<name>` fits KFP's 128-character pipeline name
+NAME_RULE = "letters, digits, '-' or '_', starting with a letter or digit, at most 63 characters"
+# KFP keeps descriptions in MySQL TEXT columns (65,535 bytes); dh-kfp adds its owner mark.
+MAX_DESCRIPTION_BYTES = 60_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 HANDLER_RULE = "'function' or 'module:function' (Python identifiers; the module may be dotted, e.g. 'pkg.mod:main')"
@@ -34,9 +39,39 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def check_name(value: str) -> str:
-    if not _NAME.fullmatch(value):
+    if not _NAME.fullmatch(value) or len(value) > MAX_NAME:
         raise ValueError(f"must be {NAME_RULE}")
     return value
+
+
+def check_description(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > MAX_DESCRIPTION_BYTES:
+        raise ValueError(
+            f"is {size} bytes of UTF-8; at most {MAX_DESCRIPTION_BYTES} (KFP stores "
+            "descriptions in a 65,535-byte column and dh-kfp adds its owner mark)"
+        )
+    return value
+
+
+def _strict_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false (a boolean, not a string or a number)")
+    return value
+
+
+def _strict_int(value: Any) -> int:
+    # Pulumi carries every number as a float: an integral float is the int it was.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number (not a string, a boolean or a fraction)")
+    return value
+
+
+# Booleans and integers without pydantic's lax coercions ("yes" -> True, "5" -> 5).
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+StrictInt = Annotated[int, BeforeValidator(_strict_int)]
 
 
 def parse_handler(value: str) -> tuple[str | None, str]:

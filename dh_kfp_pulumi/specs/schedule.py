@@ -52,6 +52,13 @@ def _six_fields(fields: list[str]) -> list[str]:
 def _schedule_problem(text: str) -> str | None:
     if not text:
         return "empty schedule"
+    prefix = re.match(r"(CRON_TZ|TZ)=(\S*)", text)
+    if prefix:
+        return (
+            f"time zone prefix '{prefix.group(0)}' is not supported: KFP evaluates schedules in "
+            "its ScheduledWorkflow controller's time zone (UTC unless set there); drop the "
+            "prefix and write the times in that zone"
+        )
     if not text.startswith("@"):
         fields = text.split()
         if len(fields) not in (5, 6):
@@ -67,6 +74,12 @@ def _schedule_problem(text: str) -> str | None:
         return _message(exc)
     if parsed.every is not None and parsed.every < 1:
         return f"'@every {text[len('@every ') :].strip()}' is shorter than 1s"
+    if grammar.never_fires(parsed):
+        dom, month = text.split()[3:5]
+        return (
+            f"day of month '{dom}' never falls in month '{month}', so the schedule never "
+            "fires; pick days that month has (February has 29 at most)"
+        )
     return None
 
 

@@ -170,7 +170,7 @@ def test_task_with_pod_settings_builds_its_own_version(offline_config):
 
     bad_input = with_settings(task_props(inputs={"y": 1}), wf_inputs)
     _, problems = task.check(bad_input, offline_config)
-    assert paths(problems) == ["inputs.y"] and "word, x" in problems[0].message
+    assert paths(problems) == ["inputs.y"] and "word (str), x (int)" in problems[0].message
 
     missing = task_props(node_selector=[{"key": "disk", "value": "ssd"}])
     _, problems = task.check(missing, offline_config)
