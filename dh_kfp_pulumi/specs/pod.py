@@ -20,7 +20,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from dh_kfp_pulumi.errors import FieldProblem, FieldValueError, SpecError
-from dh_kfp_pulumi.specs.fields import DNS_LABEL, DNS_SUBDOMAIN, ENV_NAME, LABEL_NAME
+from dh_kfp_pulumi.specs.fields import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    ENV_NAME,
+    LABEL_NAME,
+    StrictBool,
+    StrictInt,
+)
 
 # ---------------------------------------------------------------------------------------
 # Kubernetes syntax: quantities, names, labels
@@ -272,7 +279,7 @@ class VolumeSpec(_Model):
     sub_path: str | None = None
     medium: str | None = None
     size_limit: str | None = None
-    optional: bool | None = None
+    optional: StrictBool | None = None
     size: str | None = None
     access_modes: list[str] | None = None
     storage_class_name: str | None = None
@@ -530,7 +537,7 @@ class Toleration(_K8sModel):
     operator: str | None = None
     value: str | None = None
     effect: str | None = None
-    tolerationSeconds: int | None = None  # noqa: N815 - Kubernetes' own spelling
+    tolerationSeconds: StrictInt | None = None  # noqa: N815 - Kubernetes' own spelling
 
     @field_validator("key")
     @classmethod
@@ -681,7 +688,7 @@ class NodeSelector(_K8sModel):
 
 
 class PreferredSchedulingTerm(_K8sModel):
-    weight: int
+    weight: StrictInt
     preference: NodeSelectorTerm
 
     @field_validator("weight")
@@ -866,7 +873,7 @@ class PodSettings(_Model):
     envs: list[EnvVar] | None = None
     secrets: list[str] | None = None
     profile: str | None = None
-    caching: bool | None = None
+    caching: StrictBool | None = None
     run_as_user: int | None = None
     run_as_group: int | None = None
 
