@@ -74,6 +74,25 @@ def translate(exc: BaseException, operation: str, host: str, token: str | None) 
     return ApiError(text, status=status, operation=operation)  # URLs redacted by DhKfpError
 
 
+# What is retried, and how (urllib3's Retry: kfp_server_api's own HTTP layer, so every KFP
+# call gets it with no other library; it backs off exponentially with jitter and honours
+# Retry-After). Connection failures before a request was sent are retried for every method;
+# an answer of 429/502/503/504, or a connection lost after sending, only for idempotent
+# methods: a create (POST) is never repeated blindly, the reconcile core looks for what it
+# was making first (by name and hash) and adopts it.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def retry_policy() -> Any:
+    from urllib3.util.retry import Retry
+
+    return Retry(total=5, connect=3, read=2, status=3, other=0, backoff_factor=0.3,
+                 backoff_max=5.0, backoff_jitter=0.3, status_forcelist=RETRY_STATUSES,
+                 allowed_methods=RETRY_METHODS, respect_retry_after_header=True,
+                 raise_on_status=False, raise_on_redirect=False)
+
+
 def make_client(
     host: str, config: BackendConfig, translate: Callable[[BaseException, str], BackendError]
 ) -> KfpApis:
@@ -85,6 +104,11 @@ def make_client(
     import kfp
 
     class FastClient(kfp.Client):
+        def _load_config(self, *args: Any, **kwargs: Any) -> Any:
+            loaded = super()._load_config(*args, **kwargs)
+            loaded.retries = retry_policy()  # kfp_server_api hands it to urllib3's pool
+            return loaded
+
         def get_kfp_healthz(self, sleep_duration: int = 0) -> Any:  # noqa: ARG002
             try:
                 return self._healthz_api.healthz_service_get_healthz(

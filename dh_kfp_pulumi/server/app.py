@@ -13,6 +13,7 @@ web pages of `web` (`/` and `/runs/{run_id}`).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -72,6 +73,7 @@ class ServerContext:
     executor: Any  # executor.Executor
     scheduler: Any  # scheduler.Scheduler
     stats: Stats = field(default_factory=Stats)
+    faults: Any = None  # faults.Faults when DH_KFP_SERVER_FAULTS=1 (tests only)
 
     def run_dir(self, run_id: str) -> Path:
         return self.data_dir / "runs" / run_id
@@ -99,6 +101,29 @@ def _stats(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
 def _stats_reset(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
     ctx.stats.reset()
     return {}
+
+
+def _fault_list(ctx: ServerContext) -> Any:
+    if ctx.faults is None:  # the server was not started for fault injection
+        raise ApiError(5, "Not Found", "Not Found")
+    return ctx.faults
+
+
+def _faults(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
+    return dict(_fault_list(ctx).snapshot())
+
+
+def _faults_set(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
+    faults = _fault_list(ctx)
+    items = json.loads(call.body or b"{}").get("faults", [])
+    faults.set(items if isinstance(items, list) else [items])
+    return dict(faults.snapshot())
+
+
+def _faults_clear(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
+    faults = _fault_list(ctx)
+    faults.clear()
+    return dict(faults.snapshot())
 
 
 def _info(ctx: ServerContext, call: api.Call) -> dict[str, Any]:
@@ -150,6 +175,9 @@ ROUTES: list[_Route] = [
     _route("GET", "/dh-kfp/v1/stats", _stats),
     _route("POST", "/dh-kfp/v1/stats:reset", _stats_reset),
     _route("GET", "/dh-kfp/v1/info", _info),
+    _route("GET", "/dh-kfp/v1/faults", _faults),
+    _route("POST", "/dh-kfp/v1/faults", _faults_set),
+    _route("DELETE", "/dh-kfp/v1/faults", _faults_clear),
     _route("GET", "/dh-kfp/v1/runs/{run_id}/tasks", api.run_tasks),
     _route("GET", "/dh-kfp/v1/runs/{run_id}/logs", api.run_logs, "text"),
 ]
@@ -212,6 +240,21 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str, byte
     return out
 
 
+class _DroppedAnswer(Response):
+    """An answer cut off mid-way (a fault's `after_commit`): headers promising a body, part of
+    it, then the connection closes."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", status_code=200)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"1000")]})
+        await send({"type": "http.response.body", "body": b'{"', "more_body": True})
+        raise ConnectionAbortedError("injected fault: answer dropped after commit")
+
+
 def create_app(ctx: ServerContext, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     async def dispatch(request: Request) -> Response:
         path, method = request.url.path, request.method
@@ -228,6 +271,13 @@ def create_app(ctx: ServerContext, extra_routes: list[BaseRoute] | None = None) 
                 return _json(err.http_status, err.body())
             return _not_found()
         route, match = chosen
+        fault = None
+        if ctx.faults is not None and path.startswith(PREFIX):
+            fault = ctx.faults.on_call(f"{method} {route.template}")
+            if fault is not None and fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault is not None and fault.status:
+                return _json(fault.status, fault.error().body())
         body, too_big = await _read_body(request)
         try:
             if too_big:
@@ -250,6 +300,8 @@ def create_app(ctx: ServerContext, extra_routes: list[BaseRoute] | None = None) 
             if route.kind == "upload":
                 return _json(internal.http_status, internal.upload_body())
             return _json(internal.http_status, internal.body())
+        if fault is not None and fault.after_commit:
+            return _DroppedAnswer()  # carried out; the answer is lost on the way
         if route.kind == "text":
             return PlainTextResponse(result)
         return _json(200, result)

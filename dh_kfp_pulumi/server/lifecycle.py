@@ -165,7 +165,10 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
                         pipeline_root=Path(pipeline_root or directory / "pipeline_root"))
     scheduler = Scheduler(store, on_run_created=executor.wake)
     executor.on_run_end = scheduler.wake
-    ctx = ServerContext(store=store, data_dir=directory, executor=executor, scheduler=scheduler)
+    from dh_kfp_pulumi.server import faults
+
+    ctx = ServerContext(store=store, data_dir=directory, executor=executor, scheduler=scheduler,
+                        faults=faults.Faults() if os.environ.get(faults.ENV) == "1" else None)
     api.ensure_default_experiment(ctx)
     executor.recover()
 
