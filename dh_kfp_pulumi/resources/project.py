@@ -200,6 +200,7 @@ class Project(pulumi.ComponentResource):
         self.functions: dict[str, FunctionHandle] = {}
         self.workflows: dict[str, WorkflowHandle] = {}
         self._run_names: set[str] = set()
+        self._pipelines: dict[str, str] = {}  # KFP pipeline name -> the declaration owning it
         self._functions_output: Output[list[dict[str, Any]]] | None = None
         self._sealed = False
         self.register_outputs({})
@@ -269,6 +270,7 @@ class Project(pulumi.ComponentResource):
                 f"workflow {name!r}",
                 [FieldProblem("name", "is already a workflow of this project", name, True)],
             )
+        self._claim_pipeline(str(name), f"workflow {name!r}")
         props = _resolved(parse, data, project, self.base_dir, "workflow")
         props = refuse_secrets(f"workflow {name!r}", props)
         props["project"] = self.name
@@ -334,6 +336,21 @@ class Project(pulumi.ComponentResource):
             pulumi.log.warn(warning)
         dumped = spec.model_dump(mode="json", exclude_unset=True)
         return {k: v for k, v in dumped.items() if k != "action"}
+
+    def _claim_pipeline(self, name: str, declaration: str) -> None:
+        """One KFP pipeline per declaration: `my_wf` and `my-wf` would share one."""
+        from dh_kfp_pulumi.build import pipeline_name
+
+        kfp_name = pipeline_name(self.name, name)
+        other = self._pipelines.get(kfp_name)
+        if other is not None:
+            raise SpecError(
+                declaration,
+                [FieldProblem("name", f"maps to the KFP pipeline {kfp_name!r}, as {other} of "
+                                      "this project does; two declarations would share one "
+                                      "pipeline: rename one", name, True)],
+            )
+        self._pipelines[kfp_name] = declaration
 
     def _child(self, opts: ResourceOptions | None) -> ResourceOptions:
         return ResourceOptions.merge(ResourceOptions(parent=self), opts)
@@ -634,6 +651,7 @@ class FunctionHandle:
             }
             if values:
                 props["values"] = list(values)
+            self.project._claim_pipeline(f"{self.name}-job", f"function {self.name!r}'s job")
             job_name = f"{self.project.name}-{self.name}-job"
             props = refuse_secrets(f"job {job_name!r}", props)
             self.job = Job(job_name, props, self.project._child(opts))

@@ -503,3 +503,32 @@ wf.run(inputs={"x": 1}, secrets=["api:TOKEN"])
     assert (declared.kind, declared.name) == ("task", "demo-wf-run")
     assert (problem.path, problem.value) == ("secrets[0]", "api:TOKEN")
     assert "sets env var TOKEN, which function 'adder' also sets in its envs[0]" in problem.message
+
+
+def test_two_declarations_sharing_one_kfp_pipeline_are_refused_naming_both(tmp_path):
+    with pytest.raises(DhKfpError) as caught:
+        plan_of(
+            tmp_path / "wf",
+            """
+project = dh.Project("demo")
+project.new_function(name="adder", kind="python", code_src="adder.py", handler="add")
+project.new_workflow(name="my_wf", code_src="pipe.py", handler="pipe")
+project.new_workflow(name="my-wf", code_src="pipe.py", handler="pipe")
+""",
+        )
+    message = str(caught.value)
+    assert "workflow 'my-wf'" in message and "workflow 'my_wf'" in message
+    assert "'demo-my-wf'" in message
+
+    with pytest.raises(DhKfpError) as caught:
+        plan_of(
+            tmp_path / "job",
+            """
+project = dh.Project("demo")
+adder = project.new_function(name="adder", kind="python", code_src="adder.py", handler="add")
+project.new_workflow(name="adder-job", code_src="pipe.py", handler="pipe")
+adder.run(action="job", inputs={"x": 1})
+""",
+        )
+    assert "function 'adder''s job" in str(caught.value)
+    assert "workflow 'adder-job'" in str(caught.value)
