@@ -89,3 +89,27 @@ def test_rfc3339():
     for bad in ("2026-01-01", "2026-01-01T02:00:00", "2026-13-01T00:00:00Z", "yesterday"):
         with pytest.raises(ValueError, match="RFC 3339"):
             parse_rfc3339(bad)
+
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["0 0 0 31 2 *", "0 0 0 30-31 2 *", "0 0 0 31 4,6,9,11 *", "0 0 0 29 2 *", "0 0 0 31 2 1",
+     "0 0 0 31 */2 *", "0 0 0 */10 2 *", "0 0 0 31 1-2 *", "0 0 0 30,31 feb ?"],
+)  # fmt: skip
+def test_never_fires_agrees_with_croniter_over_five_years(cron):
+    """`never_fires` reasons on day of month and month; croniter, iterating the same
+    normalized cron from a leap year's eve, finds no tick in five years exactly then."""
+    from croniter import CroniterBadDateError
+
+    from dh_kfp_pulumi import kfp_cron as grammar
+
+    parsed = grammar.parse(cron)
+    start = datetime(2027, 12, 31, tzinfo=timezone.utc)
+    it = croniter(parsed.cron, start, second_at_beginning=True, day_or=parsed.day_or,
+                  max_years_between_matches=5)  # fmt: skip
+    try:
+        fires = (it.get_next(datetime) - start).days <= 5 * 366
+    except CroniterBadDateError:
+        fires = False
+    assert grammar.never_fires(parsed) == (not fires)
