@@ -55,9 +55,9 @@ def _schedule_problem(text: str) -> str | None:
     prefix = re.match(r"(CRON_TZ|TZ)=(\S*)", text)
     if prefix:
         return (
-            f"time zone prefix '{prefix.group(0)}' is not supported: KFP evaluates schedules in "
-            "its ScheduledWorkflow controller's time zone (UTC unless set there); drop the "
-            "prefix and write the times in that zone"
+            f"time zone prefix '{prefix.group(0)}' is not supported: schedules run in UTC "
+            "(KFP's ScheduledWorkflow controller computes their ticks in UTC, as the "
+            "embedded server does); drop the prefix and write the times in UTC"
         )
     if not text.startswith("@"):
         fields = text.split()
