@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import os
-import re
 import tempfile
 import threading
 import traceback
@@ -33,12 +33,13 @@ from kfp.dsl.types import type_utils
 
 from dh_kfp_pulumi import components, dsl
 from dh_kfp_pulumi.errors import BuildError, DhKfpError, FieldProblem, SourceError, SpecError
+from dh_kfp_pulumi.naming import pipeline_name
+from dh_kfp_pulumi.parameters import Parameter, input_problems, ir_parameters  # noqa: F401
 from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
 
 __all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
 
 HEADER_PREFIX = "# dh-kfp-pulumi"
-_MAX_PIPELINE_NAME = 128
 
 # kfp keeps the pipeline being defined in a class attribute: one build at a time per process.
 _KFP_LOCK = threading.RLock()
@@ -57,18 +58,6 @@ class BuildResult:
     pipeline_name: str  # the IR's pipelineInfo.name
     parameters: dict[str, str] = field(default_factory=dict)  # name -> KFP type (STRING, ...)
     steps: tuple[str, ...] = ()  # step names, in declaration order
-
-
-def pipeline_name(project: str, name: str) -> str:
-    """`<project>-<name>` in KFP's rule: lowercase letters, digits and '-', at most 128."""
-    raw = f"{project}-{name}"
-    out = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", raw.lower())).strip("-")
-    out = out[:_MAX_PIPELINE_NAME].rstrip("-")
-    if not out:
-        raise BuildError(
-            f"cannot make a KFP pipeline name from {raw!r}: it needs letters or digits"
-        )
-    return out
 
 
 def build_workflow(
@@ -114,6 +103,59 @@ def build_workflow(
     digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
     header = f"{HEADER_PREFIX}: workflow handler {loaded.function} source sha256 {digest}\n"
     return _result(header + result[0], *result[1:])
+
+
+def build_workflow_cached(
+    workflow: WorkflowSpec,
+    functions: Sequence[FunctionSpec],
+    task: TaskSpec | PodSettings | None = None,
+    *,
+    base_dir: str | os.PathLike[str],
+    profiles: Mapping[str, Any] | None = None,
+    default_image: str | None = None,
+    image_pull_secrets: Sequence[str] = (),
+) -> BuildResult:
+    """`build_workflow`, memoized: an engine builds the same props in `check` and again in
+    `create`/`update` (Terraform several times per command).
+
+    Keyed by content (the specs, the task, the build settings) and `base_dir`; a spec
+    with a `code_src` is read from disk, which may change between calls: always rebuilt.
+    """
+
+    def build() -> BuildResult:
+        return build_workflow(
+            workflow,
+            functions,
+            task,
+            base_dir=base_dir,
+            profiles=profiles,
+            default_image=default_image,
+            image_pull_secrets=image_pull_secrets,
+        )
+
+    specs = [workflow, *functions]
+    if any(spec.code_src for spec in specs):
+        return build()
+    key = json.dumps(
+        [[s.model_dump(mode="json") for s in specs],
+         task.model_dump(mode="json") if task is not None else None,
+         [dict(profiles or {}), default_image, list(image_pull_secrets)], os.fspath(base_dir)],
+        sort_keys=True, default=str,
+    )  # fmt: skip
+    with _BUILT_LOCK:
+        built = _BUILT.get(key)
+    if built is None:
+        built = build()
+        with _BUILT_LOCK:
+            _BUILT[key] = built
+            while len(_BUILT) > _BUILT_MAX:
+                _BUILT.pop(next(iter(_BUILT)))
+    return built
+
+
+_BUILT: dict[str, BuildResult] = {}  # content key -> BuildResult (frozen), oldest first
+_BUILT_LOCK = threading.Lock()
+_BUILT_MAX = 64
 
 
 def build_function_job(
@@ -473,37 +515,6 @@ def _load_workflow_handler(workflow: WorkflowSpec, base_dir: str | os.PathLike[s
         raise SourceError(f"workflow {workflow.name!r}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """A pipeline parameter as a run's inputs must fill it."""
-
-    type: str  # KFP's parameterType: STRING, NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, STRUCT, LIST
-    optional: bool  # it has a default
-
-
-_PYTHON_TYPE = {
-    "STRING": "str",
-    "NUMBER_INTEGER": "int",
-    "NUMBER_DOUBLE": "float",
-    "BOOLEAN": "bool",
-    "STRUCT": "dict",
-    "LIST": "list",
-}
-
-
-def ir_parameters(ir_yaml: str) -> dict[str, Parameter]:
-    """The pipeline's parameters, from its compiled IR (`root.inputDefinitions`)."""
-    import yaml
-
-    ir = next(iter(yaml.safe_load_all(ir_yaml)), None) or {}
-    root = ir.get("root") or {}
-    given = (root.get("inputDefinitions") or {}).get("parameters") or {}
-    return {
-        name: Parameter(str(p.get("parameterType", "STRING")), bool(p.get("isOptional")))
-        for name, p in given.items()
-    }
-
-
 def handler_parameters(
     workflow: WorkflowSpec, base_dir: str | os.PathLike[str] = "."
 ) -> dict[str, Parameter]:
@@ -518,66 +529,3 @@ def handler_parameters(
         )
         for p in params
     }
-
-
-def input_problems(
-    inputs: Mapping[str, Any],
-    parameters: Mapping[str, Parameter],
-    *,
-    field: str = "inputs",
-    unknown: Callable[[Any], bool] = lambda value: False,
-) -> list[FieldProblem]:
-    """A run's inputs against the pipeline's parameters: unknown names, required ones
-    missing, values of the wrong type (values `unknown` says are not known yet pass)."""
-
-    def described(name: str) -> str:
-        p = parameters[name]
-        return f"{name} ({_PYTHON_TYPE.get(p.type, p.type)}{'' if p.optional else ', required'})"
-
-    listed = ", ".join(described(n) for n in sorted(parameters)) or "none"
-    problems = [
-        FieldProblem(
-            f"{field}.{name}",
-            f"not a parameter of the pipeline; its parameters: {listed}",
-            value,
-            True,
-        )
-        for name, value in inputs.items()
-        if name not in parameters
-    ]
-    for name in sorted(parameters):
-        p = parameters[name]
-        value = inputs.get(name)
-        if name not in inputs or value is None:
-            if not p.optional:
-                problems.append(
-                    FieldProblem(
-                        f"{field}.{name}",
-                        f"required: pipeline parameter {name!r} ({_PYTHON_TYPE.get(p.type)}) "
-                        "has no default",
-                    )
-                )
-            continue
-        if unknown(value) or _fits(p.type, value):
-            continue
-        problems.append(
-            FieldProblem(
-                f"{field}.{name}",
-                f"must be a {_PYTHON_TYPE.get(p.type, p.type)}: the type of pipeline "
-                f"parameter {name!r}",
-                value,
-                True,
-            )
-        )
-    return problems
-
-
-def _fits(kind: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return kind == "BOOLEAN"
-    if kind == "NUMBER_INTEGER":  # Pulumi carries every number as a float
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if kind == "NUMBER_DOUBLE":
-        return isinstance(value, (int, float))
-    expected = {"STRING": str, "BOOLEAN": bool, "STRUCT": dict, "LIST": list}.get(kind)
-    return expected is None or isinstance(value, expected)

@@ -27,7 +27,7 @@ carries as `workflow_spec`.
 
 from dh_kfp_pulumi.reconcile import job, run, task, workflow
 from dh_kfp_pulumi.reconcile.common import UNKNOWN, Plan, is_unknown
-from dh_kfp_pulumi.reconcile.workflow import resolve_function, resolve_sources
+from dh_kfp_pulumi.reconcile.sources import resolve_function, resolve_sources
 
 KINDS = {"workflow": workflow, "task": task, "run": run, "job": job}
 

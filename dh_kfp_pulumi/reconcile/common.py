@@ -17,10 +17,15 @@ from typing import Any
 
 from dh_kfp_pulumi.backends import ApiError
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.naming import (  # noqa: F401 - named here for the kinds
+    HASH_CHARS,
+    identity_from_marker,
+    marker,
+    short_hash,
+)
 
 log = logging.getLogger("dh_kfp_pulumi.reconcile")
 
-HASH_CHARS = 16  # version names: the first 16 hex chars of the spec's sha256
 
 
 class _Unknown:
@@ -164,32 +169,10 @@ def only_inputs(outputs: Mapping[str, Any], inputs: Iterable[str]) -> dict[str, 
     return {k: v for k, v in outputs.items() if k in keys}
 
 
-def short_hash(spec_hash: str) -> str:
-    """The version name for a spec hash (sha256 hex, optionally 'sha256:'-prefixed)."""
-    return spec_hash.split(":", 1)[-1][:HASH_CHARS]
-
-
 def digest(value: Any, chars: int = HASH_CHARS) -> str:
     """A short stable hash of a JSON-able value (key order does not matter)."""
     text = json.dumps(plain_numbers(value), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
-
-
-def marker(kind: str, project: str, name: str) -> str:
-    """The description prefix that marks a KFP object as made for this resource."""
-    return f"dh-kfp:{kind} {project}/{name}"
-
-
-def identity_from_marker(description: str, kind: str) -> dict[str, str]:
-    """{'project', 'name'} from a description starting with `marker(kind, ...)`, else {}.
-
-    What an import can tell about an object this project made (KFP keeps the marker).
-    """
-    prefix = f"dh-kfp:{kind} "
-    if not description.startswith(prefix):
-        return {}
-    project, sep, name = description[len(prefix) :].split(" ", 1)[0].partition("/")
-    return {"project": project, "name": name} if sep and project and name else {}
 
 
 def same_instant(a: str | None, b: str | None) -> bool:

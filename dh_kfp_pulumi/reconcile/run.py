@@ -146,7 +146,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
 
 
 def _display_name(props: Mapping[str, Any]) -> str:
-    from dh_kfp_pulumi.build import pipeline_name
+    from dh_kfp_pulumi.naming import pipeline_name
 
     return pipeline_name(str(props["project"]), str(props["name"]))
 

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from dh_kfp_pulumi.backends import ApiError, KfpBackend, RecurringRun
+from dh_kfp_pulumi.naming import pipeline_name
 from dh_kfp_pulumi.reconcile import schedule_plan as sp
 from dh_kfp_pulumi.reconcile.common import (
     Undo,
@@ -49,7 +50,6 @@ class Desired:
 
 
 def desired_schedule(props: Mapping[str, Any], version_id: str) -> Desired:
-    from dh_kfp_pulumi.build import pipeline_name
     from dh_kfp_pulumi.specs import kfp_cron
 
     project, name = str(props["project"]), str(props["name"])

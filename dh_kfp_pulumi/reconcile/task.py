@@ -226,7 +226,7 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
     nothing but `enabled` (or a cosmetic field) changes and the version stays: then a
     Run or anything else using `version_id` is not planned to change.
     """
-    from dh_kfp_pulumi.build import pipeline_name
+    from dh_kfp_pulumi.naming import pipeline_name
     from dh_kfp_pulumi.specs import kfp_cron
 
     olds = olds or {}

@@ -18,14 +18,13 @@ use them).
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend, Pipeline
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.naming import hash_from_description, pipeline_name, version_description
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
     Plan,
@@ -184,101 +183,6 @@ def _remote_source_problems(data: Mapping[str, Any], prefix: str) -> list[FieldP
     ]
 
 
-def resolve_sources(
-    props: Mapping[str, Any],
-    base_dir: str | os.PathLike[str] | None = None,
-    *,
-    local_only: bool = False,
-) -> dict[str, Any]:
-    """Props with the workflow's and functions' `code_src` fetched (and `base64` decoded)
-    into `code`; may use the network.
-
-    For the program side (a Pulumi program, a Terraform provider's plan): the resource
-    then carries the text and `check` stays offline. A `code_src` that is UNKNOWN (not
-    known yet in a preview or plan) or belongs to an invalid spec is left as it is, for
-    `check` to judge. With `local_only`, remote sources are replaced by UNKNOWN instead
-    of fetched (a validation that must not use the network).
-
-    Raises SpecError naming `code_src` / `functions[i].code_src` when a source cannot be
-    read (missing file, bad archive, syntax error, no handler).
-    """
-    from dh_kfp_pulumi.specs import parse_function, parse_workflow
-
-    out = dict(props)
-    problems: list[FieldProblem] = []
-    spec_data, _ = split_props(props, SPEC_FIELDS)
-    resolved = _resolve_one(spec_data, parse_workflow, base_dir, local_only, "", problems)
-    if resolved is not None:
-        out.update(resolved)
-    functions_value = props.get("functions")
-    if isinstance(functions_value, list):
-        functions = []
-        for i, data in enumerate(functions_value):
-            if isinstance(data, Mapping):
-                data = dict(data)
-                with_project = dict(data)
-                if with_project.get("project") is None:
-                    with_project["project"] = spec_data.get("project")
-                fixed = _resolve_one(
-                    with_project, parse_function, base_dir, local_only, f"functions[{i}].", problems
-                )
-                if fixed is not None:
-                    data.update(fixed)
-            functions.append(data)
-        out["functions"] = functions
-    if problems:
-        raise SpecError(f"workflow {props.get('name')!r}", problems)
-    return out
-
-
-def resolve_function(
-    props: Mapping[str, Any],
-    base_dir: str | os.PathLike[str] | None = None,
-    *,
-    local_only: bool = False,
-) -> dict[str, Any]:
-    """One function's props with its source read into `code`, as `resolve_sources` does
-    for a workflow's functions: for adapters that take functions one at a time."""
-    from dh_kfp_pulumi.specs import parse_function
-
-    problems: list[FieldProblem] = []
-    fixed = _resolve_one(props, parse_function, base_dir, local_only, "", problems)
-    if problems:
-        raise SpecError(f"function {props.get('name')!r}", problems)
-    return {**props, **(fixed or {})}
-
-
-def _resolve_one(
-    data: Mapping[str, Any],
-    parse: Callable[[Mapping[str, Any]], Any],
-    base_dir: str | os.PathLike[str] | None,
-    local_only: bool,
-    prefix: str,
-    problems: list[FieldProblem],
-) -> dict[str, Any] | None:
-    """The source fields of one spec once its code_src is read (or its base64 decoded); None
-    when left as it is."""
-    from dh_kfp_pulumi import source
-    from dh_kfp_pulumi.errors import DhKfpError
-    from dh_kfp_pulumi.specs.fields import code_src_scheme
-
-    field = next((k for k in ("code_src", "base64") if isinstance(data.get(k), str)), None)
-    if field is None or is_unknown({k: data.get(k) for k in CODE_GROUP}):
-        return None
-    if field == "code_src" and local_only and code_src_scheme(data[field]) not in (None, "file"):
-        return {"code_src": UNKNOWN}
-    try:
-        spec = parse(without_unknown(data))
-    except SpecError:
-        return None  # check reports what is wrong with the spec
-    try:
-        return _source_fields(source.resolve_spec(spec, base_dir))
-    except DhKfpError as exc:
-        # a base64 text is no use in a message: the problem says what is wrong with it
-        problems.append(FieldProblem(f"{prefix}{field}", str(exc), data[field], field == "code_src"))
-        return None
-
-
 def spec_for_task(props: Mapping[str, Any]) -> dict[str, Any]:
     """The workflow's props a Task with pod settings carries as `workflow_spec`.
 
@@ -289,62 +193,21 @@ def spec_for_task(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k in keys and v is not None}
 
 
-def _source_fields(spec: Any) -> dict[str, Any]:
-    return {
-        "code": spec.code,
-        "code_src": None,
-        "base64": None,
-        "source_origin": spec.source_origin,
-    }
+def build_specs(
+    workflow: Any, functions: list[Any], task: Any = None, *, config: BackendConfig
+) -> Any:
+    """The build with the stack's build settings (default image, profiles, pull secrets),
+    relative `code_src` paths from the program's directory; memoized by `build`."""
+    from dh_kfp_pulumi.build import build_workflow_cached
 
-
-def build_specs(workflow: Any, functions: list[Any], task: Any = None, *, config: BackendConfig) -> Any:
-    """build_workflow with the stack's build settings (default image, profiles, pull secrets).
-
-    An engine builds the same props in `check` and again in `create`/`update` (Terraform
-    several times per command), so builds whose sources are all inline text are memoized
-    by content; a `code_src` may change on disk between calls and is always rebuilt.
-    """
-    settings = {
-        "profiles": getattr(config, "profiles", None) or {},
-        "default_image": getattr(config, "image", None),
-        "image_pull_secrets": list(getattr(config, "image_pull_secrets", ()) or ()),
-    }
-    specs = [workflow, *functions]
-    if any(getattr(spec, "code_src", None) for spec in specs):
-        return _build(workflow, functions, task, settings)
-    key = json.dumps(
-        [[s.model_dump(mode="json") for s in specs],
-         task.model_dump(mode="json") if task is not None else None, settings],
-        sort_keys=True, default=str,
-    )  # fmt: skip
-    with _BUILT_LOCK:
-        built = _BUILT.get(key)
-    if built is None:
-        built = _build(workflow, functions, task, settings)
-        with _BUILT_LOCK:
-            _BUILT[key] = built
-            while len(_BUILT) > _BUILT_MAX:
-                _BUILT.pop(next(iter(_BUILT)))
-    return built
-
-
-_BUILT: dict[str, Any] = {}  # content key -> BuildResult (frozen), oldest first
-_BUILT_LOCK = threading.Lock()
-_BUILT_MAX = 64
-
-
-def _build(workflow: Any, functions: list[Any], task: Any, settings: Mapping[str, Any]) -> Any:
-    from dh_kfp_pulumi.build import build_workflow
-
-    return build_workflow(
+    return build_workflow_cached(
         workflow,
         functions,
         task,
         base_dir=os.getcwd(),
-        profiles=settings["profiles"],
-        default_image=settings["default_image"],
-        image_pull_secrets=tuple(settings["image_pull_secrets"]),
+        profiles=config.profiles or {},
+        default_image=config.image,
+        image_pull_secrets=tuple(config.image_pull_secrets or ()),
     )
 
 
@@ -404,21 +267,7 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
 
 
 def pipeline_display_name(props: Mapping[str, Any]) -> str:
-    from dh_kfp_pulumi.build import pipeline_name
-
     return pipeline_name(str(props["project"]), str(props["name"]))
-
-
-def version_description(kind: str, project: str, name: str, spec_hash: str) -> str:
-    return f"{marker(kind, project, name)} sha256:{spec_hash}"
-
-
-def hash_from_description(description: str) -> str:
-    """The full spec hash a version's description records ('' if none)."""
-    for word in description.split():
-        if word.startswith("sha256:"):
-            return word[len("sha256:") :]
-    return ""
 
 
 def ensure_pipeline(backend: KfpBackend, display_name: str, description: str) -> tuple[Any, bool]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from dh_kfp_pulumi.backends import config_from_mapping
 from dh_kfp_pulumi.build import pipeline_name
 from dh_kfp_pulumi.cli.plan import plan_program
-from dh_kfp_pulumi.reconcile import workflow
+from dh_kfp_pulumi.reconcile import resolve_sources, workflow
 
 REPO = Path(__file__).resolve().parents[2]
 PARKING = REPO / "examples" / "parking"
@@ -73,7 +73,7 @@ def test_the_terraform_example_gets_the_pulumi_examples_kfp_names_and_hash():
         "labels": [v.replace("${var.stack}", stack) for v in re.findall(r'"([^"]*)"', labels)],
         "functions": functions,
     }
-    inputs, problems = workflow.check(workflow.resolve_sources(props, REPO),
+    inputs, problems = workflow.check(resolve_sources(props, REPO),
                                       config_from_mapping({}))
     assert problems == []
     pulumi_workflow = declared[("workflow", "parking-workflow")]
