@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from dh_kfp_pulumi.engine import props as P
 
 if TYPE_CHECKING:
-    from dh_kfp_pulumi.engine.deploy import Result, Step
+    from dh_kfp_pulumi.engine.result import Result, Step
 
 _GLYPH = {"create": "+ ", "update": "~ ", "replace": "+-", "delete": "- ",
           "delete-replaced": "--", "same": "  "}

@@ -30,7 +30,7 @@ from dh_kfp_pulumi.server.wire import (
 )
 
 if TYPE_CHECKING:
-    from dh_kfp_pulumi.server.app import ServerContext
+    from dh_kfp_pulumi.server.context import ServerContext
 
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_EXPERIMENT_DESCRIPTION = "All runs created without specifying an experiment will be grouped here."

@@ -14,14 +14,11 @@ web pages of `web` (`/` and `/runs/{run_id}`).
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -31,52 +28,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dh_kfp_pulumi.server import api, ir
-from dh_kfp_pulumi.server.store import Store
+from dh_kfp_pulumi.server.context import ServerContext
 from dh_kfp_pulumi.server.wire import ApiError, invalid
 
 log = logging.getLogger("dh_kfp_pulumi.server")
 
 MAX_BODY_BYTES = ir.MAX_FILE_BYTES + (64 << 10)  # the 32 MiB file plus multipart framing
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PREFIX = "/apis/v2beta1"
-
-
-@dataclass
-class Stats:
-    """Requests seen under /apis/, by "METHOD /path/{template}", and the write calls among them."""
-
-    requests: collections.Counter = field(default_factory=collections.Counter)
-    writes: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def count(self, method: str, template: str) -> None:
-        with self.lock:
-            self.requests[f"{method} {template}"] += 1
-            if method in WRITE_METHODS:
-                self.writes += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {"requests": dict(sorted(self.requests.items())),
-                    "total": sum(self.requests.values()), "writes": self.writes}
-
-    def reset(self) -> None:
-        with self.lock:
-            self.requests.clear()
-            self.writes = 0
-
-
-@dataclass
-class ServerContext:
-    store: Store
-    data_dir: Path
-    executor: Any  # executor.Executor
-    scheduler: Any  # scheduler.Scheduler
-    stats: Stats = field(default_factory=Stats)
-    faults: Any = None  # faults.Faults when DH_KFP_SERVER_FAULTS=1 (tests only)
-
-    def run_dir(self, run_id: str) -> Path:
-        return self.data_dir / "runs" / run_id
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,8 @@ def serve(data_dir: str | os.PathLike[str] | None = None, *, port: int = 0,
           quiet: bool = False) -> None:
     """Run the server in this process until SIGINT/SIGTERM."""
     from dh_kfp_pulumi.server import api
-    from dh_kfp_pulumi.server.app import ServerContext, create_app
+    from dh_kfp_pulumi.server.app import create_app
+    from dh_kfp_pulumi.server.context import ServerContext
     from dh_kfp_pulumi.server.executor import Executor
     from dh_kfp_pulumi.server.scheduler import Scheduler
     from dh_kfp_pulumi.server.store import Store
