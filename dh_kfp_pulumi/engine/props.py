@@ -14,10 +14,9 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import rpc
 
-SIG = rpc._special_sig_key
-SECRET_SIG = rpc._special_secret_sig
+from dh_kfp_pulumi.pulumi_internals import SECRET_SIG, SIG
+
 UNKNOWN = rpc.UNKNOWN
-PROVIDER_KEY = "__provider"  # the pickled dynamic provider, in every dynamic resource's props
 
 Props = dict[str, Any]
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from dh_kfp_pulumi.engine import props as P
 from dh_kfp_pulumi.errors import DhKfpError
+from dh_kfp_pulumi.pulumi_internals import grpc_channel_options
 
 START_TIMEOUT = 60.0
 
@@ -94,7 +94,7 @@ class ProviderProcess:
         self._stderr = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr.start()
         port = self._read_port()
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=_GRPC_CHANNEL_OPTIONS)
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=grpc_channel_options())
         try:
             grpc.channel_ready_future(self._channel).result(timeout=START_TIMEOUT)
         except grpc.FutureTimeoutError:

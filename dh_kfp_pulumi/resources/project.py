@@ -53,6 +53,7 @@ import pulumi
 from pulumi import Input, Output, ResourceOptions
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.pulumi_internals import output_from_futures
 from dh_kfp_pulumi.resources.kubernetes import settings_with_names
 from dh_kfp_pulumi.resources.plain_fields import refuse_secrets
 from dh_kfp_pulumi.resources.resources import Job, Run, Task, Workflow
@@ -111,12 +112,9 @@ def _valid_name(name: Any) -> bool:
 
 
 def _loop() -> asyncio.AbstractEventLoop:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        from pulumi.runtime.sync_await import _ensure_event_loop
+    from dh_kfp_pulumi.pulumi_internals import event_loop
 
-        return _ensure_event_loop()
+    return event_loop()
 
 
 def _is_output(value: Any) -> bool:
@@ -296,7 +294,7 @@ class Project(pulumi.ComponentResource):
                 secret.set_result(False)
 
             loop.call_soon(seal)
-            self._functions_output = Output(set(), value, known, secret)
+            self._functions_output = output_from_futures(value, known, secret)
         return self._functions_output
 
     def _task_entity(self, entity: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:

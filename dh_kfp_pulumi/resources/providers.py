@@ -44,8 +44,7 @@ from pulumi.dynamic import (
 )
 
 from dh_kfp_pulumi.errors import DhKfpError, FieldProblem, SpecError
-
-PROVIDER_KEY = "__provider"
+from dh_kfp_pulumi.pulumi_internals import PROVIDER_KEY
 
 __all__ = ["DeploymentError", "JobProvider", "RunProvider", "TaskProvider", "WorkflowProvider"]
 
