@@ -61,3 +61,16 @@ def kfp_client(url: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return kfp.Client(host=url)
+
+
+def until(what: str, fn: Any, timeout: float = 60.0) -> Any:
+    """fn()'s first truthy value, polled (the bound only stops a broken test)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.2)

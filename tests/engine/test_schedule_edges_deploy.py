@@ -14,10 +14,10 @@ The program: one workflow whose step sleeps `edges:seconds`, on the schedule `ed
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
+from kfp_kit import until
 
 from dh_kfp_pulumi import engine
 from dh_kfp_pulumi.backends import ApiError, Backend, BackendConfig
@@ -74,15 +74,6 @@ class Stack:
         finally:
             self.output = out.getvalue()
 
-
-def until(what, fn, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
 
 
 def task_ops(result):

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from kfp_kit import kfp_client
+from kfp_kit import kfp_client, until
 from reconcile_kit import task_props, workflow_props
 
 from dh_kfp_pulumi.backends import ApiError, Backend, BackendError
@@ -38,16 +38,6 @@ def checked(config, props):
     assert problems == [], problems
     return inputs
 
-
-def until(what, fn, timeout=60.0):
-    """fn()'s first truthy value, polled (the bound only stops a broken test)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
 
 
 def busy_task(config, wf, name, seconds):

@@ -11,11 +11,11 @@ server: the plugin calls as Terraform makes them (plan, apply, read), without th
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from kfp_kit import until
 
 pytest.importorskip("tf", reason="the `tf` framework (extra `terraform`) is not installed")
 
@@ -55,15 +55,6 @@ def wf(config):
     yield out
     workflow.delete(pid, out, Backend(config))
 
-
-def until(what, fn, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
 
 
 def task_config(wf, name, **extra):

@@ -7,9 +7,8 @@ update whose apply deletes it; `destroy` warns which run it waits for, fails pas
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from kfp_kit import until
 from tf_kit import Terraform
 
 from dh_kfp_pulumi.backends import ApiError, Backend, BackendConfig
@@ -76,15 +75,6 @@ def pipe(x: float = 1.0):
 SLEEPER = "import time\n\n\ndef nap(x):\n    time.sleep(float(x))\n    return {'y': 'done'}\n"
 BUSY, CALM = "* * * * * *", "0 5 4 * * *"
 
-
-def until(what, fn, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
 
 
 def test_cleanup_and_destroy_through_the_cli(tmp_path, terraform_bin, cli_config, kfp_server):
