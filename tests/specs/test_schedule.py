@@ -91,7 +91,6 @@ def test_rfc3339():
             parse_rfc3339(bad)
 
 
-
 @pytest.mark.parametrize(
     "cron",
     ["0 0 0 31 2 *", "0 0 0 30-31 2 *", "0 0 0 31 4,6,9,11 *", "0 0 0 29 2 *", "0 0 0 31 2 1",
