@@ -20,30 +20,20 @@ by Pulumi (`secure:`) cannot be read here: they read as "[secret]" unless given 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import hashlib
 import json
-import logging
 import os
-import runpy
-import sys
 import threading
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dh_kfp_pulumi.errors import DhKfpError, FieldProblem
+from dh_kfp_pulumi.engine.mocks import PlanError, run_with_mocks
+from dh_kfp_pulumi.errors import FieldProblem
 
 KIND_ORDER = ("workflow", "job", "task", "run")
 SECRET_PLACEHOLDER = "[secret]"
-
-
-class PlanError(DhKfpError):
-    """The program, its project or its stack config cannot be planned."""
 
 
 def register(subparsers: Any) -> None:
@@ -415,97 +405,3 @@ def _secure_keys(stack_file: Path) -> list[str]:
     if not isinstance(config, dict):
         return []
     return [str(k) for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"}]
-
-
-def run_with_mocks(
-    main: Path,
-    mocks: Any,
-    *,
-    project: str,
-    stack: str,
-    config: Mapping[str, str],
-    secret_keys: Sequence[str] = (),
-    preview: bool = False,
-    log: list[str] | None = None,
-) -> list[str]:
-    """Run a program file under `set_mocks` in a fresh context and event loop; the URNs it
-    registered, sorted. What the program logs (`pulumi.log`) goes to `log` as
-    "warning: ..." lines. The program's own exception propagates (as PlanError when it is
-    not one of ours)."""
-    return contextvars.Context().run(
-        _run, main, mocks, project, stack, dict(config), list(secret_keys), preview, log
-    )
-
-
-class _Collect(logging.Handler):
-    def __init__(self, sink: list[str] | None):
-        super().__init__(logging.INFO)
-        self.sink = sink
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.sink is not None:
-            self.sink.append(f"{record.levelname.lower()}: {record.getMessage()}")
-
-
-def _run(
-    main: Path,
-    mocks: Any,
-    project: str,
-    stack: str,
-    config: dict[str, str],
-    secret_keys: list[str],
-    preview: bool,
-    log: list[str] | None,
-) -> list[str]:
-    import pulumi.runtime
-    from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.stack import run_pulumi_func
-
-    from dh_kfp_pulumi.engine.program import forget_modules_under
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    before = set(sys.modules)
-    old_cwd, old_argv, old_path = os.getcwd(), sys.argv, list(sys.path)
-    monitor = MockMonitor(mocks)
-    logger = logging.getLogger(f"dh_kfp_pulumi.plan.{id(monitor)}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(_Collect(log))
-    try:
-        pulumi.runtime.settings.ROOT.set(None)
-        pulumi.runtime.set_all_config(config, secret_keys)
-        pulumi.runtime.set_mocks(
-            mocks, project=project, stack=stack, preview=preview, monitor=monitor, logger=logger
-        )
-        os.chdir(main.parent)
-        sys.argv = [str(main)]
-        sys.path.insert(0, str(main.parent))
-        run: Callable[[], Any] = lambda: runpy.run_path(str(main), run_name="__main__")  # noqa: E731
-        loop.run_until_complete(run_pulumi_func(run))
-    except DhKfpError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the program's own failure, said shortly
-        raise PlanError(
-            f"the program failed: {_where(exc, main.parent)}{type(exc).__name__}: {exc}"
-        ) from None
-    finally:
-        with contextlib.suppress(Exception):
-            loop.close()
-        asyncio.set_event_loop(None)
-        os.chdir(old_cwd)
-        sys.argv = old_argv
-        sys.path[:] = old_path
-        forget_modules_under(main.parent, before)
-        logger.handlers.clear()
-        logging.Logger.manager.loggerDict.pop(logger.name, None)
-    return sorted(monitor.resources)
-
-
-def _where(exc: BaseException, directory: Path) -> str:
-    """`file:line: ` of the innermost frame in the program's directory ('' if none)."""
-    inside = [
-        f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(str(directory))
-    ]
-    return f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
-

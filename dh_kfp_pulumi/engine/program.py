@@ -11,14 +11,10 @@ afterwards (the next run sees edited code, as a new `pulumi up` process would).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import contextvars
 import gc
 import logging
-import os
 import runpy
-import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +25,7 @@ import pulumi.runtime
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import resource_pb2
 
+from dh_kfp_pulumi.engine.sandbox import program_sandbox
 from dh_kfp_pulumi.errors import DhKfpError
 
 _NOT_SUPPORTED = "does not support"
@@ -111,23 +108,19 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
     pulumi.runtime.configure(pulumi.runtime.Settings(
         project=project, stack=stack, monitor=monitor, engine=engine, dry_run=preview,
         root_directory=str(root), organization="organization"))
-    before = set(sys.modules)
-    old_cwd, old_argv = os.getcwd(), sys.argv
     asyncio_logger = logging.getLogger("asyncio")
     old_level = asyncio_logger.level
     # Like the language host: asyncio's complaints about futures left by a failed program
     # are noise (pulumi-language-python-exec silences them the same way).
     asyncio_logger.setLevel(logging.CRITICAL)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     message = None
     try:
-        os.chdir(program)
-        sys.argv = [str(program)]
-        def main() -> None:
-            runpy.run_path(str(program), run_name="__main__")
+        with program_sandbox(program, program) as loop:
 
-        loop.run_until_complete(pulumi.runtime.run_in_stack(main))
+            def main() -> None:
+                runpy.run_path(str(program), run_name="__main__")
+
+            loop.run_until_complete(pulumi.runtime.run_in_stack(main))
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 (reported by the caller)
@@ -135,30 +128,11 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
         exc.__traceback__ = None
         del exc
     finally:
-        with contextlib.suppress(Exception):
-            loop.close()
-        asyncio.set_event_loop(None)
-        os.chdir(old_cwd)
-        sys.argv = old_argv
         # Outputs of a failed program hold futures whose errors nobody retrieved: collect
         # them while asyncio is silenced, not later in the middle of other output.
         gc.collect()
         asyncio_logger.setLevel(old_level)
-        forget_modules_under(program, before)
     return message
-
-
-def forget_modules_under(directory: Path, keep: set[str]) -> None:
-    """Drop the modules the run imported from the program's directory (so a next run sees
-    edited code), unless their package was loaded before (a program beside the package it
-    uses, e.g. this one's, keeps it). `dh-kfp plan` forgets its program's modules too."""
-    prefix = str(directory.resolve()) + os.sep
-    for name, module in list(sys.modules.items()):
-        if name in keep or name.split(".", 1)[0] in keep:
-            continue
-        path = getattr(module, "__file__", None)
-        if path and str(Path(path).resolve()).startswith(prefix):
-            del sys.modules[name]
 
 
 def program_error(exc: BaseException) -> str:

@@ -344,3 +344,62 @@ def adopted(
         what = "id or name" if find is not None else "id"
         raise SpecError(kind, [FieldProblem("adopt", f"no KFP {noun} has this {what}", adopt, True)])
     return found
+
+
+# ---- what every kind's plan and check start with -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A kind's props: its inputs, its output-only keys, defaults, and the inputs whose
+    change replaces the object (`replace_only_if_set`: only when the old value is set)."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    replaces: tuple[str, ...]
+    replace_only_if_set: tuple[str, ...] = ()
+
+    def plan(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
+        return plan_props(
+            olds,
+            news,
+            inputs=self.inputs,
+            defaults=self.defaults,
+            replaces=self.replaces,
+            replace_only_if_set=self.replace_only_if_set,
+        )
+
+    def start_check(
+        self, news: Mapping[str, Any], required: Iterable[str] = ()
+    ) -> tuple[dict[str, Any], list[FieldProblem]]:
+        """`news` without outputs, and the problems of its unknown keys and of the
+        `required` texts missing."""
+        props = without_outputs(news, self.outputs)
+        problems: list[FieldProblem] = []
+        unknown_keys(props, self.inputs, problems)
+        for key in required:
+            require_text(props, key, problems)
+        return props, problems
+
+
+def adopt_problems(news: Mapping[str, Any], what: str) -> list[FieldProblem]:
+    """`adopt`, when given, names an existing object: `what` says which (an id or name)."""
+    adopt = news.get("adopt")
+    if adopt is None or is_unknown(adopt) or (isinstance(adopt, str) and adopt):
+        return []
+    return [FieldProblem("adopt", f"must be {what}", adopt, True)]
+
+
+def run_inputs_problems(news: Mapping[str, Any]) -> list[FieldProblem]:
+    """The `inputs` of a run or schedule, as the Run spec takes them (unknown: no problem)."""
+    from dh_kfp_pulumi.specs import parse_run
+
+    run_inputs = news.get("inputs")
+    if is_unknown(run_inputs):
+        return []
+    try:
+        parse_run({"inputs": run_inputs if run_inputs is not None else {}})
+    except SpecError as exc:
+        return problems_of(exc)
+    return []

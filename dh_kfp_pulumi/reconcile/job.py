@@ -24,16 +24,13 @@ from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile import workflow as wf
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
+    Fields,
     Plan,
     check_type,
     drop_unknown_problems,
     is_unknown,
-    plan_props,
     prefixed,
     problems_of,
-    require_text,
-    unknown_keys,
-    without_outputs,
     without_unknown,
 )
 from dh_kfp_pulumi.specs import PodSettings, problems_from
@@ -54,27 +51,17 @@ INPUTS: tuple[str, ...] = (
 OUTPUTS = wf.OUTPUTS
 REPLACES = ("project", "name")
 DEFAULTS: dict[str, Any] = {"embedded": True, "inputs": {}, "parameters": {}, "outputs": {}}
+FIELDS = Fields(INPUTS, OUTPUTS, DEFAULTS, REPLACES, replace_only_if_set=REPLACES)
 
 
 def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     """project/name replace (a new pipeline); anything else makes a new version in place."""
-    return plan_props(
-        olds,
-        news,
-        inputs=INPUTS,
-        defaults=DEFAULTS,
-        replaces=REPLACES,
-        replace_only_if_set=REPLACES,
-    )
+    return FIELDS.plan(olds, news)
 
 
 def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
-    news = without_outputs(news, OUTPUTS)
+    news, problems = FIELDS.start_check(news, required=("project", "name"))
     inputs = dict(news)
-    problems: list[FieldProblem] = []
-    unknown_keys(news, INPUTS, problems)
-    require_text(news, "project", problems)
-    require_text(news, "name", problems)
     for key in ("inputs", "parameters", "outputs"):
         check_type(news, key, Mapping, "a mapping of names", problems)
     check_type(news, "values", list, "a list of output parameter names", problems)

@@ -25,8 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend, RunFailed
-from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.errors import FieldProblem
 from dh_kfp_pulumi.reconcile.common import (
+    Fields,
     Plan,
     adopted,
     check_type,
@@ -37,11 +38,7 @@ from dh_kfp_pulumi.reconcile.common import (
     marker,
     only_inputs,
     plain_numbers,
-    plan_props,
-    problems_of,
-    require_text,
-    unknown_keys,
-    without_outputs,
+    run_inputs_problems,
 )
 
 KIND = "run"
@@ -75,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "wait_timeout": DEFAULT_WAIT_TIMEOUT,
     "delete_on_destroy": False,
 }
+FIELDS = Fields(INPUTS, OUTPUTS, DEFAULTS, REPLACES, replace_only_if_set=("project", "name"))
 NOT_ADOPTED = frozenset({"FAILED", "CANCELED", "CANCELING"})
 
 
@@ -85,14 +83,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     project/name KFP could not tell (not made by this project) takes them from config
     without being replaced.
     """
-    return plan_props(
-        olds,
-        news,
-        inputs=INPUTS,
-        defaults=DEFAULTS,
-        replaces=REPLACES,
-        replace_only_if_set=("project", "name"),
-    )
+    return FIELDS.plan(olds, news)
 
 
 def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,13 +108,9 @@ def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> 
 
 
 def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
-    from dh_kfp_pulumi.specs import parse_run
-
-    news = without_outputs(news, OUTPUTS)
-    problems: list[FieldProblem] = []
-    unknown_keys(news, INPUTS, problems)
-    for key in ("project", "name", "pipeline_id", "version_id"):
-        require_text(news, key, problems)
+    news, problems = FIELDS.start_check(
+        news, required=("project", "name", "pipeline_id", "version_id")
+    )
     check_type(news, "wait", bool, "true or false", problems)
     check_type(news, "delete_on_destroy", bool, "true or false", problems)
     check_type(news, "adopt", str, "a run id", problems)
@@ -136,12 +123,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
         problems.append(
             FieldProblem("wait_timeout", "must be a positive number of seconds", timeout, True)
         )
-    run_inputs = news.get("inputs")
-    if not is_unknown(run_inputs):
-        try:
-            parse_run({"inputs": run_inputs if run_inputs is not None else {}})
-        except SpecError as exc:
-            problems += problems_of(exc)
+    problems += run_inputs_problems(news)
     return dict(news), problems
 
 

@@ -45,21 +45,21 @@ from dh_kfp_pulumi.reconcile import schedule_end, schedule_plan
 from dh_kfp_pulumi.reconcile import workflow as wf
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
+    Fields,
     Plan,
     Undo,
+    adopt_problems,
     drop_unknown_problems,
     get_or_none,
     identity_from_marker,
     is_unknown,
     marker,
     only_inputs,
-    plan_props,
     problems_of,
     require_text,
+    run_inputs_problems,
     short_hash,
     split_props,
-    unknown_keys,
-    without_outputs,
     without_unknown,
 )
 from dh_kfp_pulumi.specs import TaskSpec
@@ -100,6 +100,7 @@ DEFAULTS: dict[str, Any] = {
     "catchup": True,
     "inputs": {},
 }
+FIELDS = Fields(INPUTS, OUTPUTS, DEFAULTS, REPLACES)
 
 
 def has_pod_settings(props: Mapping[str, Any]) -> bool:
@@ -116,7 +117,7 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     Retired recurring runs a `read` found ready for clean-up (their runs have ended) are
     a change too (`cleanup_recurring_run_ids`): the update deletes them.
     """
-    out = plan_props(olds, news, inputs=INPUTS, defaults=DEFAULTS, replaces=REPLACES)
+    out = FIELDS.plan(olds, news)
     if olds.get("cleanup_recurring_run_ids"):
         return Plan([*out.changes, "cleanup_recurring_run_ids"], out.replaces)
     return out
@@ -124,20 +125,14 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
 
 def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Validate; with pod settings, build the task's own version and set `spec_hash`."""
-    from dh_kfp_pulumi.specs import parse_run, parse_task
+    from dh_kfp_pulumi.specs import parse_task
 
-    news = without_outputs(news, OUTPUTS)
+    news, problems = FIELDS.start_check(news, required=("project", "name", "pipeline_id"))
     inputs = dict(news)
-    problems: list[FieldProblem] = []
-    unknown_keys(news, INPUTS, problems)
-    for key in ("project", "name", "pipeline_id"):
-        require_text(news, key, problems)
     own = has_pod_settings(news)
     if not own:
         require_text(news, "workflow_version_id", problems)
-    adopt = news.get("adopt")
-    if adopt is not None and not is_unknown(adopt) and (not isinstance(adopt, str) or not adopt):
-        problems.append(FieldProblem("adopt", "must be a recurring run id or name", adopt, True))
+    problems += adopt_problems(news, "a recurring run id or name")
 
     task_data, _ = split_props(news, TASK_FIELDS)
     task_data.setdefault("action", "pipeline")
@@ -149,12 +144,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
         task_spec = parse_task(known)
     except SpecError as exc:
         problems += drop_unknown_problems(problems_of(exc), task_data)
-    run_inputs = news.get("inputs")
-    if not is_unknown(run_inputs):
-        try:
-            parse_run({"inputs": run_inputs if run_inputs is not None else {}})
-        except SpecError as exc:
-            problems += problems_of(exc)
+    problems += run_inputs_problems(news)
 
     spec_hash: Any = ""
     if own:

@@ -27,8 +27,10 @@ from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.naming import hash_from_description, pipeline_name, version_description
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
+    Fields,
     Plan,
     Undo,
+    adopt_problems,
     adopted,
     drop_unknown_problems,
     get_or_none,
@@ -36,13 +38,10 @@ from dh_kfp_pulumi.reconcile.common import (
     is_unknown,
     marker,
     only_inputs,
-    plan_props,
     prefixed,
     problems_of,
     short_hash,
     split_props,
-    unknown_keys,
-    without_outputs,
     without_unknown,
 )
 from dh_kfp_pulumi.specs import WorkflowSpec
@@ -54,6 +53,7 @@ INPUTS: tuple[str, ...] = (*SPEC_FIELDS, *EXTRA_FIELDS)
 OUTPUTS = ("pipeline_id", "pipeline_name", "version_id", "version_name", "ir", "url")
 REPLACES = ("project", "name", "kind")
 DEFAULTS: dict[str, Any] = {"embedded": True, "labels": [], "functions": []}
+FIELDS = Fields(INPUTS, OUTPUTS, DEFAULTS, REPLACES, replace_only_if_set=REPLACES)
 CODE_GROUP = ("code_src", "code", "base64", "source_origin", "handler")
 
 
@@ -66,25 +66,14 @@ def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
     A new spec_hash makes a new version in the same pipeline. An imported workflow (no
     project/name/kind in its state) takes them from config without being replaced.
     """
-    return plan_props(
-        olds,
-        news,
-        inputs=INPUTS,
-        defaults=DEFAULTS,
-        replaces=REPLACES,
-        replace_only_if_set=REPLACES,
-    )
+    return FIELDS.plan(olds, news)
 
 
 def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Validate the props and compute `spec_hash` by building (UNKNOWN if inputs are unknown)."""
-    news = without_outputs(news, OUTPUTS)
+    news, problems = FIELDS.start_check(news)
     inputs = dict(news)
-    problems: list[FieldProblem] = []
-    unknown_keys(news, INPUTS, problems)
-    adopt = news.get("adopt")
-    if adopt is not None and not is_unknown(adopt) and (not isinstance(adopt, str) or not adopt):
-        problems.append(FieldProblem("adopt", "must be a pipeline id or name", adopt, True))
+    problems += adopt_problems(news, "a pipeline id or name")
     specs, spec_problems, complete = parse_specs(news)
     problems += spec_problems
     if problems:
