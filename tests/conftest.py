@@ -29,6 +29,27 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore:This client only works:FutureWarning")
 
 
+# `slow` (pyproject.toml: runs pipelines or servers) also marks, without each module
+# saying so, every test on an embedded KFP server and these end-to-end modules, so that
+# `pytest -m "not slow"` is the quick inner loop: specs, builds, plans, no server.
+SLOW_FIXTURES = frozenset({"kfp_server"})
+SLOW_MODULES = frozenset({
+    "test_crash.py",  # kill -9 of the server mid-run
+    "test_provider_process.py",  # kill -9 of an engine
+    "test_engine_files.py",  # deployments with the offline engine
+    "test_deploy_cli.py",  # dh-kfp up/destroy as commands
+    "test_lifecycle.py",  # server processes started and stopped
+    "test_stable_port.py",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
