@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pulumi.runtime.proto import engine_pb2, resource_pb2
 
 from dh_kfp_pulumi.engine import props as P
 from dh_kfp_pulumi.engine.display import Printer
-from dh_kfp_pulumi.engine.program import Engine, Monitor, run_program
+from dh_kfp_pulumi.engine.ledger import Ledger
+from dh_kfp_pulumi.engine.program import Engine, Monitor, run_program, unsupported_options
 from dh_kfp_pulumi.engine.project import Project, StackConfig
 from dh_kfp_pulumi.engine.provider import ProviderError, ProviderProcess
 from dh_kfp_pulumi.engine.result import STACK_TYPE, Result, Step
-from dh_kfp_pulumi.engine.state import ResourceState, StateStore, now
+from dh_kfp_pulumi.engine.state import ResourceState, StateStore, delete_order, now
 from dh_kfp_pulumi.errors import DhKfpError
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
@@ -51,24 +52,19 @@ class Deployment:
                  printer: Printer, *, operation: str, preview: bool):
         self.project, self.stack, self.config, self.store = project, stack, config, store
         self.printer, self.operation, self.preview = printer, operation, preview
-        self.state = store.load()
+        self.ledger = Ledger(store, persist=not preview)
+        self.state = self.ledger.state  # the same object, for the monitor's side
+        self.persist = self.ledger.persist
         self.steps: list[Step] = []
         self.errors: list[str] = []
-        self.persist = not preview
         self._started = time.monotonic()
-        self._lock = threading.RLock()  # the data below and the state file
+        self._lock = self.ledger.lock  # the ledger, the steps and errors
         self._step_lock = threading.Lock()  # one step at a time
         self._provider: ProviderProcess | None = None
         self._step_failed = False
         self._closed = False
         self._interrupted = list(self.state.pending_operations)
         self._stack_urn = ""
-        self._new: list[ResourceState] = []
-        self._seen: set[str] = set()
-        self._old_order: list[ResourceState] = []
-        self._old: dict[str, ResourceState] = {}
-        self._pending: list[ResourceState] = []
-        self._in_update = False
 
     # ---- operations -----------------------------------------------------------------------
 
@@ -99,7 +95,7 @@ class Deployment:
                                   "result": "failed" if self.errors else "succeeded"}
         if self.persist:
             with self._lock:
-                self._save()
+                self.ledger.save()
         result = Result(
             operation=self.operation, project=self.project.name, stack=self.stack,
             preview=self.preview, steps=list(self.steps),
@@ -141,7 +137,7 @@ class Deployment:
                                 keys=tuple(sorted(keys)), phase="refresh")
                 self._done(step)
                 if self.persist:
-                    self._save()
+                    self.ledger.save()
 
     def refresh_exports(self) -> None:
         """The stack outputs after a refresh, as `pulumi refresh --run-program` gives them:
@@ -149,7 +145,7 @@ class Deployment:
         a resource's (a run's `state`) shows what KFP holds. Kept as they were when the
         program would change something (those outputs would be guesses), saying so."""
         with self._lock:
-            self._save()
+            self.ledger.save()
         replay = Deployment(self.project, self.stack, self.config, self.store, Printer(None),
                             operation="preview", preview=True)
         try:
@@ -170,19 +166,15 @@ class Deployment:
             changed = sorted(k for k in set(replay.state.exports) | set(self.state.exports)
                              if replay.state.exports.get(k) != self.state.exports.get(k))
             self.state.exports = replay.state.exports
-            self._save()
+            self.ledger.save()
         if changed:
             self.printer.info(f"stack outputs updated: {', '.join(changed)}")
 
     def update(self) -> None:
         """`up` (or its preview): run the program, then delete what it no longer declares."""
-        with self._lock:
-            self._old_order = [r for r in self.state.resources if not r.delete]
-            self._old = {r.urn: r for r in self._old_order}
-            self._pending = [r for r in self.state.resources if r.delete]
-            self._in_update = True
+        self.ledger.begin_update()
         # Old copies left by an earlier, failed deployment go first, as Pulumi's do.
-        leftovers = list(self._pending)
+        leftovers = list(self.ledger.pending)
         if leftovers and not self.preview:
             self._delete_all(leftovers)
             if self.errors:
@@ -198,17 +190,15 @@ class Deployment:
             self._error(failure)
         if self.errors:
             return  # like Pulumi: nothing is deleted after a failed program or step
-        condemned = [r for r in self._old_order if r.urn not in self._seen] + self._pending
-        self._delete_all(condemned)
+        self._delete_all(self.ledger.condemned())
 
     def destroy(self) -> None:
-        with self._lock:
-            self._old_order = list(self.state.resources)
+        self.ledger.begin_destroy()
         self._delete_all(list(self.state.resources))
         if not self.errors:
             with self._lock:
                 self.state.exports = {}
-                self._save()
+                self.ledger.save()
 
     # ---- the resource monitor's side --------------------------------------------------------
 
@@ -217,8 +207,8 @@ class Deployment:
         if request.type == STACK_TYPE:
             with self._lock:
                 self._stack_urn = urn
-                old = self._old.get(urn)
-                self._record(ResourceState(urn=urn, type=STACK_TYPE, custom=False,
+                old = self.ledger.old.get(urn)
+                self.ledger.record(ResourceState(urn=urn, type=STACK_TYPE, custom=False,
                                            outputs=old.outputs if old else {}))
                 self._done(Step("same" if old else "create", urn, STACK_TYPE, custom=False))
             return resource_pb2.RegisterResourceResponse(urn=urn)
@@ -227,12 +217,12 @@ class Deployment:
                 raise _Refused(f"{urn}: registered after the program ended")
             if self._step_failed:
                 raise _Refused(f"{urn}: not deployed: an earlier step failed")
-            if urn in self._seen:
+            if urn in self.ledger.seen:
                 self._fail(f"duplicate resource URN {urn}: two {request.type} resources are "
                            f"named {request.name!r} under the same parent; names must differ")
             self._check_options(request, urn)
             news = P.from_struct(request.object)
-            old = self._old.get(urn)
+            old = self.ledger.old.get(urn)
             if not request.custom:
                 return self._component(request, urn, news, old)
             if request.provider or not request.type.startswith(DYNAMIC_PREFIX):
@@ -245,13 +235,13 @@ class Deployment:
     def register_outputs(self, request: Any) -> None:
         outputs = P.from_struct(request.outputs)
         with self._lock:
-            for entry in self._new:
+            for entry in self.ledger.new:
                 if entry.urn == request.urn:
                     entry.outputs = outputs
             if request.urn == self._stack_urn:
                 self.state.exports = outputs
             if self.persist:
-                self._save()
+                self.ledger.save()
 
     def log(self, severity: int, message: str, urn: str) -> None:
         where = f"{urn.split('::', 3)[-1]}: " if urn else ""
@@ -282,12 +272,12 @@ class Deployment:
                    old: ResourceState | None) -> Any:
         op = "create" if old is None else ("same" if old.inputs == news else "update")
         with self._lock:
-            self._record(self._entry(request, urn, inputs=news,
+            self.ledger.record(self._entry(request, urn, inputs=news,
                                      outputs=old.outputs if old else {}))
             self._done(Step(op, urn, request.type, custom=False,
                             keys=tuple(P.changed_keys(old.inputs, news)) if old else ()))
             if self.persist:
-                self._save()
+                self.ledger.save()
         return resource_pb2.RegisterResourceResponse(urn=urn, object=P.to_struct({}))
 
     def _custom(self, request: Any, urn: str, news: P.Props, old: ResourceState | None) -> Any:
@@ -295,7 +285,7 @@ class Deployment:
         name, type_ = request.name, request.type
         ignore = list(request.ignoreChanges)
         if old is not None and ignore:
-            news = _apply_ignore_changes(news, old.inputs, ignore)
+            news = P.apply_ignore_changes(news, old.inputs, ignore)
         try:
             inputs, failures = provider.check(urn, name, type_, old.inputs if old else {}, news)
         except ProviderError as exc:
@@ -333,7 +323,7 @@ class Deployment:
             outputs = old.outputs if old is not None and op == "same" else inputs
             id_ = old.id if old is not None and op in ("same", "update") else ""
             with self._lock:
-                self._record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
+                self.ledger.record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
                 self._done(step)
             return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
                                                          object=P.to_struct(outputs))
@@ -357,18 +347,18 @@ class Deployment:
                     self._mutate("delete", urn, lambda: provider.delete(
                         urn, name, type_, old.id, old.outputs, old.inputs))
                 with self._lock:
-                    self._seen.add(urn)  # the old one is gone from the state
-                    self._save()
+                    self.ledger.seen.add(urn)  # the old one is gone from the state
+                    self.ledger.save()
             id_, outputs = self._mutate("create", urn, lambda: provider.create(
                 urn, name, type_, inputs, secret_outputs))
             if not dbr:
                 old.delete = True
                 with self._lock:
-                    self._pending.append(old)
+                    self.ledger.pending.append(old)
         with self._lock:
-            self._record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
+            self.ledger.record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
             self._done(step)
-            self._save()
+            self.ledger.save()
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
                                                      object=P.to_struct(outputs))
 
@@ -392,22 +382,17 @@ class Deployment:
                 except _Refused:
                     return
             with self._lock:
-                self._forget(entry)
+                self.ledger.forget(entry)
                 self._done(step)
-                self._save()
+                self.ledger.save()
 
     def _mutate(self, op: str, urn: str, call: Any) -> Any:
         """A provider call that changes KFP, recorded in the state while it runs."""
-        with self._lock:
-            self.state.pending_operations = [{"op": op, "urn": urn, "started": now()}]
-            self._save()
-        try:
-            return call()
-        except ProviderError as exc:
-            self._fail(str(exc))
-        finally:
-            with self._lock:
-                self.state.pending_operations = []
+        with self.ledger.operation(op, urn):
+            try:
+                return call()
+            except ProviderError as exc:
+                self._fail(str(exc))
 
     # ---- bookkeeping ------------------------------------------------------------------------
 
@@ -420,31 +405,6 @@ class Deployment:
             property_dependencies={k: list(v.urns)
                                    for k, v in request.propertyDependencies.items()},
             protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete))
-
-    def _record(self, entry: ResourceState) -> None:
-        self._seen.add(entry.urn)
-        self._new.append(entry)
-
-    def _forget(self, entry: ResourceState) -> None:
-        for bucket in (self._old_order, self._pending, self._new, self.state.resources):
-            for i, item in enumerate(bucket):
-                if item is entry:
-                    del bucket[i]
-                    break
-        if self._old.get(entry.urn) is entry:
-            del self._old[entry.urn]
-
-    def _snapshot(self) -> list[ResourceState]:
-        if not self._in_update:
-            return self.state.resources
-        return self._new + [r for r in self._old_order if r.urn not in self._seen] \
-            + self._pending
-
-    def _save(self) -> None:
-        if not self.persist:
-            return
-        self.state.resources = list(self._snapshot())
-        self.store.save(self.state)
 
     def _done(self, step: Step) -> None:
         self.steps.append(step)
@@ -461,25 +421,10 @@ class Deployment:
         raise _Refused(message)
 
     def _check_options(self, request: Any, urn: str) -> None:
-        what = f"{request.type} {request.name!r}"
-        problems = []
-        if request.importId:
-            problems.append("`import` (bring existing objects under management with the "
-                            "resource's own `adopt` input instead)")
-        if list(request.aliasURNs) or list(request.aliases):
-            problems.append("`aliases`")
-        if request.remote:
-            problems.append("multi-language (remote) components")
-        if request.HasField("replacement_trigger"):
-            problems.append("`replacement_trigger`")
-        for option, paths in (("ignore_changes", request.ignoreChanges),
-                              ("replace_on_changes", request.replaceOnChanges)):
-            nested = [p for p in paths if p != "*" and not p.isidentifier()]
-            if nested:
-                problems.append(f"nested `{option}` paths {nested} (top-level keys only)")
+        problems = unsupported_options(request)
         if problems:
-            self._fail(f"{what}: dh-kfp's offline engine does not support "
-                       f"{'; '.join(problems)}; use the Pulumi CLI")
+            self._fail(f"{request.type} {request.name!r}: dh-kfp's offline engine does not "
+                       f"support {'; '.join(problems)}; use the Pulumi CLI")
 
     def _make_urn(self, parent: str, type_: str, name: str) -> str:
         qualified = type_
@@ -508,36 +453,3 @@ class Deployment:
         if self._provider is not None:
             self._provider.close()
             self._provider = None
-
-
-def delete_order(entries: Iterable[ResourceState]) -> list[ResourceState]:
-    """Dependents before what they depend on; otherwise the reverse of the state's order."""
-    items = list(entries)
-    waiting_on = [0] * len(items)  # how many to-delete dependents each one still has
-    for i, item in enumerate(items):
-        deps = item.depends_on()
-        for j, other in enumerate(items):
-            if i != j and other.urn in deps:
-                waiting_on[j] += 1
-    order: list[ResourceState] = []
-    done = [False] * len(items)
-    while len(order) < len(items):
-        ready = [i for i in range(len(items)) if not done[i] and waiting_on[i] == 0]
-        pick = max(ready) if ready else max(i for i in range(len(items)) if not done[i])
-        done[pick] = True
-        order.append(items[pick])
-        deps = items[pick].depends_on()
-        for j, other in enumerate(items):
-            if not done[j] and other.urn in deps:
-                waiting_on[j] -= 1
-    return order
-
-
-def _apply_ignore_changes(news: P.Props, old_inputs: P.Props, keys: Sequence[str]) -> P.Props:
-    result = dict(news)
-    for key in (list(old_inputs) if "*" in keys else keys):
-        if key in old_inputs:
-            result[key] = old_inputs[key]
-        else:
-            result.pop(key, None)
-    return result

@@ -156,3 +156,23 @@ def explain_sdk_error(message: str) -> str:
         return (f"dh-kfp's offline engine does not support {feature}; run this program with "
                 "the Pulumi CLI")
     return message
+
+
+def unsupported_options(request: Any) -> list[str]:
+    """The resource options of a RegisterResource request the offline engine does not do."""
+    problems = []
+    if request.importId:
+        problems.append("`import` (bring existing objects under management with the "
+                        "resource's own `adopt` input instead)")
+    if list(request.aliasURNs) or list(request.aliases):
+        problems.append("`aliases`")
+    if request.remote:
+        problems.append("multi-language (remote) components")
+    if request.HasField("replacement_trigger"):
+        problems.append("`replacement_trigger`")
+    for option, paths in (("ignore_changes", request.ignoreChanges),
+                          ("replace_on_changes", request.replaceOnChanges)):
+        nested = [p for p in paths if p != "*" and not p.isidentifier()]
+        if nested:
+            problems.append(f"nested `{option}` paths {nested} (top-level keys only)")
+    return problems

@@ -8,7 +8,7 @@ what the Pulumi engine would have received, and nothing is re-encoded by us.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -158,3 +158,14 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def apply_ignore_changes(news: Props, old_inputs: Props, keys: Sequence[str]) -> Props:
+    """`news` with the `ignore_changes` keys as they were (`*`: every key)."""
+    result = dict(news)
+    for key in (list(old_inputs) if "*" in keys else keys):
+        if key in old_inputs:
+            result[key] = old_inputs[key]
+        else:
+            result.pop(key, None)
+    return result

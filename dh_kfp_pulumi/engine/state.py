@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,3 +179,26 @@ def default_state_dir(project_root: Path) -> Path:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def delete_order(entries: Iterable[ResourceState]) -> list[ResourceState]:
+    """Dependents before what they depend on; otherwise the reverse of the state's order."""
+    items = list(entries)
+    waiting_on = [0] * len(items)  # how many to-delete dependents each one still has
+    for i, item in enumerate(items):
+        deps = item.depends_on()
+        for j, other in enumerate(items):
+            if i != j and other.urn in deps:
+                waiting_on[j] += 1
+    order: list[ResourceState] = []
+    done = [False] * len(items)
+    while len(order) < len(items):
+        ready = [i for i in range(len(items)) if not done[i] and waiting_on[i] == 0]
+        pick = max(ready) if ready else max(i for i in range(len(items)) if not done[i])
+        done[pick] = True
+        order.append(items[pick])
+        deps = items[pick].depends_on()
+        for j, other in enumerate(items):
+            if not done[j] and other.urn in deps:
+                waiting_on[j] -= 1
+    return order
