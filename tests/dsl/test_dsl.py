@@ -7,6 +7,7 @@ component per step (what the build does, minus source loading).
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from kfp import dsl as kfp_dsl
@@ -273,3 +274,70 @@ def test_importing_the_dsl_loads_no_kfp():
 
     code = "import sys, dh_kfp_pulumi.dsl; assert 'kfp' not in sys.modules, 'kfp loaded'"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def _call(**arguments):
+    return dsl.StepCall(name="s", function="f", action="job", inputs=arguments, parameters={},
+                        outputs={}, values=(), where="p.py:3")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "arguments", "problem"),
+    [
+        ("def run(a, b=1):\n    pass\n", {"a": 1}, None),
+        ("def run(a, b=1):\n    pass\n", {"a": 1, "b": 2}, None),
+        ("def run(**kwargs):\n    pass\n", {"anything": 1}, None),
+        ("def run(a, **kw):\n    pass\n", {"a": 1, "z": 2}, None),
+        ("def run(*args, a):\n    pass\n", {"a": 1}, None),
+        ("def run(*, a, b=2):\n    pass\n", {"a": 1}, None),
+        ("import functools\n\n@functools.cache\ndef run(x):\n    pass\n", {"y": 1}, None),
+        ("def run(a, b=1):\n    pass\n", {"a": 1, "c": 3},
+         "p.py:3: step 's': inputs.c: function 'f' (handler 'run', f.py:1) has no parameter "
+         "'c'; it takes: a, b"),
+        ("def run(a, b=1):\n    pass\n", {"b": 2},
+         "needs 'a', which the step gives in neither its inputs nor its parameters"),
+        ("def run(*, a, b=2):\n    pass\n", {"b": 1}, "needs 'a'"),
+        ("def run(a, /, b):\n    pass\n", {"a": 1, "b": 2}, "has no parameter 'a'"),
+        ("\n\ndef run():\n    pass\n", {"a": 1}, "(handler 'run', f.py:3) has no parameter "
+                                                   "'a'; it takes: no arguments"),
+    ],
+)  # fmt: skip
+def test_step_arguments_against_the_handler_signature(source, arguments, problem):
+    """Read with ast: unknown names and missing required ones are refused; **kwargs takes
+    anything, and a decorated handler is not judged (its decorator may change it)."""
+    function = components.StepFunction(name="f", kind="python", source=source,
+                                       filename="f.py", module_name="f", handler="run")  # fmt: skip
+    if problem is None:
+        components.check_signature(_call(**arguments), function)
+        return
+    with pytest.raises(BuildError) as info:
+        components.check_signature(_call(**arguments), function)
+    assert problem in str(info.value)
+
+
+def test_pc_step_outside_its_block_says_where_and_how():
+    def after_the_block(url):
+        with pipeline_context() as pc:
+            pass
+        pc.step(name="s", function="downloader-funct", inputs={"url": url})
+
+    def on_the_manager(url):
+        pc = pipeline_context()
+        pc.step(name="s", function="downloader-funct", inputs={"url": url})
+
+    with pytest.raises(BuildError, match=r"test_dsl.py:\d+: pc.step\(...\) is called outside"):
+        run(after_the_block)
+    with pytest.raises(BuildError, match=r"test_dsl.py:\d+: pipeline_context\(\).step is used "
+                                         r"without a `with` block"):  # fmt: skip
+        run(on_the_manager)
+
+
+@pytest.mark.parametrize("name", ["../<x> y", "a.b", "x" * 64, "-lead"])
+def test_step_names_kfp_cannot_take_as_task_names(name):
+    msg = _step_error(name=name)
+    assert "name: must be letters, digits, '-' or '_', starting with a letter or digit" in msg
+
+
+def test_an_undeclared_output_says_where():
+    msg = _step_error(inputs=lambda s1, url: {"di": s1.outputs["datasets"]})
+    assert re.search(r"test_dsl.py:\d+: step 'download': outputs\['datasets'\]", msg), msg
