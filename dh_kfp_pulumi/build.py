@@ -365,7 +365,7 @@ def _pod_plan(
     if settings is None and not labels and not pull:
         return None
     if settings is not None:
-        from dh_kfp_pulumi.specs.pod import resolve_profile
+        from dh_kfp_pulumi.specs.profiles import resolve_profile
 
         settings = resolve_profile(settings, profiles or {})
     return _PodPlan(settings, labels, pull)

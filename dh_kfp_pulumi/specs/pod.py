@@ -14,198 +14,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from dh_kfp_pulumi.errors import FieldProblem, FieldValueError, SpecError
+from dh_kfp_pulumi.errors import FieldProblem, FieldValueError
 from dh_kfp_pulumi.specs.fields import (
-    DNS_LABEL,
     DNS_SUBDOMAIN,
-    ENV_NAME,
     LABEL_NAME,
     StrictBool,
     StrictInt,
 )
-
-# ---------------------------------------------------------------------------------------
-# Kubernetes syntax: quantities, names, labels
-# ---------------------------------------------------------------------------------------
-
-_QUANTITY = re.compile(
-    r"^(?P<sign>[+-])?(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+from dh_kfp_pulumi.specs.k8s import (
+    QUANTITY_HELP,
+    SECRET_KEY,
+    check_dns_label,
+    check_dns_subdomain,
+    check_env_name,
+    check_label_key,
+    check_label_value,
+    check_mount_path,
+    check_quantity,
+    kfp_accelerator_count,
+    kfp_cpu,
+    kfp_memory,
+    parse_label,
+    parse_quantity,
 )
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "m": Decimal("1e-3"),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
-QUANTITY_HELP = (
-    "a Kubernetes quantity: a number with an optional suffix, binary Ki Mi Gi Ti Pi Ei, "
-    "decimal m k M G T P E, or an exponent e3 (e.g. 500m, 0.5, 1Gi, 512Mi, 1e3)"
-)
-
-# What PipelineTask.set_cpu_* / set_memory_* accept: narrower than Kubernetes.
-_KFP_CPU = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
-_KFP_MEMORY = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
-
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-# Pod label prefixes that KFP and Argo set themselves on every step pod.
-RESERVED_LABEL_PREFIXES = ("pipelines.kubeflow.org/", "workflows.argoproj.io/")
-
-
-def parse_quantity(value: str | int | float) -> Decimal:
-    """A Kubernetes quantity as a Decimal; ValueError naming the grammar if it is not one."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"must be {QUANTITY_HELP}")
-    text = str(value).strip() if not isinstance(value, str) else value
-    match = _QUANTITY.match(text)
-    if match is None:
-        hint = " (decimal kilo is a lowercase k)" if text.endswith("K") else ""
-        raise ValueError(f"not {QUANTITY_HELP}{hint}")
-    try:
-        number = Decimal(match["number"])
-    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"not {QUANTITY_HELP}") from None
-    if match["sign"] == "-":
-        number = -number
-    suffix = match["suffix"] or ""
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    if suffix:
-        return number.scaleb(int(suffix[1:]))
-    return number
-
-
-def _plain(number: Decimal) -> str:
-    """A Decimal in plain positional notation, without trailing zeros."""
-    if number == number.to_integral_value():
-        return str(int(number))
-    return format(number.normalize(), "f")
-
-
-def kfp_cpu(value: str | int | float) -> str:
-    """The CPU quantity in a form `PipelineTask.set_cpu_*` accepts (it rejects 1e3, 2k)."""
-    text = str(value)
-    if _KFP_CPU.match(text):
-        return text
-    return _plain(parse_quantity(value))
-
-
-def kfp_memory(value: str | int | float) -> str:
-    """The memory quantity in a form `set_memory_*` accepts: the user's text, or bytes."""
-    text = str(value)
-    if _KFP_MEMORY.match(text) and not text.endswith("K"):  # K is not Kubernetes
-        return text
-    number = parse_quantity(value)
-    if number != number.to_integral_value():
-        raise ValueError("memory must be a whole number of bytes")
-    return str(int(number))
-
-
-def kfp_accelerator_count(value: str | int | float) -> str:
-    """A GPU count as KFP's `set_accelerator_limit` wants it: a whole number."""
-    number = parse_quantity(value)
-    if number != number.to_integral_value():
-        raise ValueError("a GPU count must be a whole number (e.g. '1')")
-    return str(int(number))
-
-
-def _check_quantity(value: Any, *, positive: bool = False) -> Any:
-    number = parse_quantity(value)
-    if number < 0:
-        raise ValueError("must not be negative")
-    if positive and number == 0:
-        raise ValueError("must be greater than zero")
-    return value
-
-
-def check_dns_label(value: str, what: str) -> str:
-    """A name Kubernetes uses as a pod volume name (RFC 1123 label, at most 63 characters)."""
-    if not isinstance(value, str) or not DNS_LABEL.fullmatch(value) or len(value) > 63:
-        raise ValueError(
-            f"{what} must be a Kubernetes DNS label: at most 63 lowercase letters, digits "
-            "and '-', starting and ending with a letter or digit"
-        )
-    return value
-
-
-def check_dns_subdomain(value: str, what: str) -> str:
-    """A Kubernetes object name (RFC 1123 subdomain, at most 253 characters)."""
-    if not isinstance(value, str) or not DNS_SUBDOMAIN.fullmatch(value) or len(value) > 253:
-        raise ValueError(
-            f"{what} must be a Kubernetes object name: lowercase letters, digits, '-' and "
-            "'.', starting and ending with a letter or digit, at most 253 characters"
-        )
-    return value
-
-
-def check_label_key(key: Any) -> str:
-    """A Kubernetes label key: an optional DNS-subdomain prefix and '/', then a name."""
-    if not isinstance(key, str) or not key:
-        raise ValueError("a label key must be a non-empty string")
-    prefix, _, name = key.rpartition("/")
-    if prefix and (not DNS_SUBDOMAIN.fullmatch(prefix) or len(prefix) > 253):
-        raise ValueError(
-            "the label key prefix (before '/') must be a DNS subdomain such as example.com"
-        )
-    if not LABEL_NAME.fullmatch(name) or len(name) > 63:
-        raise ValueError(
-            "a label key name must be at most 63 letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit"
-        )
-    return key
-
-
-def check_label_value(value: Any) -> str:
-    """A Kubernetes label value: empty, or like a label name (at most 63 characters)."""
-    if not isinstance(value, str):
-        raise ValueError("a label value must be a string (quote numbers and booleans)")
-    if value and (not LABEL_NAME.fullmatch(value) or len(value) > 63):
-        raise ValueError(
-            "a label value must be empty or at most 63 letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit"
-        )
-    return value
-
-
-def parse_label(text: Any) -> tuple[str, str]:
-    """A workflow label as a pod label: `key=value`, or a plain `key` (empty value)."""
-    if not isinstance(text, str):
-        raise ValueError("a label must be a string, 'key' or 'key=value'")
-    key, sep, value = text.partition("=")
-    check_label_key(key)
-    check_label_value(value if sep else "")
-    if key.startswith(RESERVED_LABEL_PREFIXES):
-        raise ValueError(
-            f"label keys under {' and '.join(RESERVED_LABEL_PREFIXES)} are set by KFP itself"
-        )
-    return key, value if sep else ""
-
-
-def _check_env_name(name: Any) -> str:
-    if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
-        raise ValueError(
-            "an env var name must be letters, digits, '_', '-' or '.', not starting with a digit"
-        )
-    return name
-
-
-def _check_mount_path(path: Any) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ValueError("must be an absolute path in the container, e.g. /data")
-    return path
-
 
 # ---------------------------------------------------------------------------------------
 # Sub-models
@@ -293,7 +129,7 @@ class VolumeSpec(_Model):
             return v
         if not isinstance(v, str):
             raise ValueError(f"must be a string holding {QUANTITY_HELP}")
-        return _check_quantity(v, positive=True)
+        return check_quantity(v, positive=True)
 
     @field_validator("medium")
     @classmethod
@@ -363,7 +199,7 @@ class Volume(_Model):
     @field_validator("mount_path", mode="before")
     @classmethod
     def _mount_path(cls, v: Any) -> str:
-        return _check_mount_path(v)
+        return check_mount_path(v)
 
     @model_validator(mode="after")
     def _spec_fits_type(self) -> Volume:
@@ -743,7 +579,7 @@ class EnvVar(_Model):
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, v: Any) -> str:
-        return _check_env_name(v)
+        return check_env_name(v)
 
     @field_validator("value", mode="before")
     @classmethod
@@ -794,13 +630,13 @@ def parse_secret(text: Any) -> SecretRef:
         return SecretRef(secret=name)
     check_dns_subdomain(name, "a Secret name")
     key, eq, env = rest.partition("=")
-    if not _SECRET_KEY.match(key):
+    if not SECRET_KEY.match(key):
         raise ValueError(
             f"the Secret key must be letters, digits, '-', '_' or '.'; forms: {SECRET_FORMS}"
         )
     env = env if eq else key
     try:
-        _check_env_name(env)
+        check_env_name(env)
     except ValueError:
         raise ValueError(
             f"{env!r} is not a valid env var name; name it with 'name:key=ENV'"
@@ -1022,88 +858,6 @@ def _unique(items: list[Any], get: Any, field: str, what: str) -> None:
 POD_FIELDS = tuple(PodSettings.model_fields)
 
 
-# ---------------------------------------------------------------------------------------
-# Profiles
-# ---------------------------------------------------------------------------------------
-
-PROFILES_SUBJECT = "stack config dh-kfp:profiles"
-
-
-def resolve_profile(settings: PodSettings, profiles: Mapping[str, Mapping] | None) -> PodSettings:
-    """The settings with their named profile merged under them (the task wins).
-
-    Merge, field by field (None in the task means "not set"):
-    - node_selector, envs, volumes: merged by key / name / name; the task's entry wins;
-    - tolerations, secrets: the profile's entries, then the task's (exact repeats dropped);
-    - resources: per resource (cpu, mem, gpu, gpu_type), the task's entry wins whole;
-    - affinity, caching, run_as_user, run_as_group: the task's value wins whole.
-    The result has `profile=None` (it is resolved) and keeps the type of `settings`.
-    """
-    name = settings.profile
-    if name is None:
-        return settings
-    profiles = profiles or {}
-    if name not in profiles:
-        defined = ", ".join(sorted(profiles)) or "none (set dh-kfp:profiles in the stack config)"
-        raise SpecError(
-            "task", [FieldProblem("profile", f"unknown profile; defined: {defined}", name, True)]
-        )
-    body = profiles[name]
-    base = f"profiles.{name}"
-    if not isinstance(body, Mapping):
-        raise SpecError(
-            PROFILES_SUBJECT,
-            [FieldProblem(base, "must be a mapping of pod settings", body, True)],
-        )
-    if "profile" in body:
-        raise SpecError(
-            PROFILES_SUBJECT,
-            [FieldProblem(f"{base}.profile", "profiles do not nest", body["profile"], True)],
-        )
-    profile = _parse(body, PROFILES_SUBJECT, base)
-    merged = _merge(profile, settings)
-    result = _parse(merged, f"task (with profile {name!r})", "")
-    return settings.model_copy(update={f: getattr(result, f) for f in POD_FIELDS})
-
-
-def _parse(data: Mapping[str, Any], subject: str, base: str) -> PodSettings:
-    from pydantic import ValidationError
-
-    from dh_kfp_pulumi.specs.validation import join_path, problems_from
-
-    try:
-        return PodSettings.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            FieldProblem(join_path(base, p.path), p.message, p.value, p.has_value)
-            for p in problems_from(exc, PodSettings)
-        ]
-        raise SpecError(subject, problems) from None
-
-
-def _merge(profile: PodSettings, task: PodSettings) -> dict[str, Any]:
-    p = profile.model_dump(exclude_none=True)
-    t = {f: v for f, v in task.model_dump(exclude_none=True).items() if f in POD_FIELDS}
-    out: dict[str, Any] = {**p, **t}
-    for field, key in (("node_selector", "key"), ("envs", "name"), ("volumes", "name")):
-        if field in p and field in t:
-            out[field] = _merge_by(p[field], t[field], key)
-    for field in ("tolerations", "secrets"):
-        if field in p and field in t:
-            out[field] = p[field] + [x for x in t[field] if x not in p[field]]
-    if "resources" in p and "resources" in t:
-        out["resources"] = {**p["resources"], **t["resources"]}
-    out["profile"] = None
-    return out
-
-
-def _merge_by(base: list[dict], over: list[dict], key: str) -> list[dict]:
-    """Entries of `base` with those of `over` replacing equal keys; new keys appended."""
-    replaced = {e[key]: e for e in over}
-    out = [replaced.pop(e[key], e) for e in base]
-    return out + [e for e in over if e[key] in replaced]
-
-
 __all__ = [
     "Affinity",
     "EnvVar",
@@ -1124,6 +878,7 @@ __all__ = [
     "VolumeSpec",
     "check_id",
     "inexpressible_problems",
+    "check_dns_subdomain",
     "kfp_accelerator_count",
     "kfp_cpu",
     "kfp_memory",
@@ -1131,5 +886,4 @@ __all__ = [
     "parse_quantity",
     "parse_secret",
     "requests_and_limits",
-    "resolve_profile",
 ]

@@ -14,7 +14,8 @@ from kfp import kubernetes
 
 from dh_kfp_pulumi.errors import SpecError
 from dh_kfp_pulumi.platform import apply_pod_settings
-from dh_kfp_pulumi.specs.pod import PodSettings, resolve_profile
+from dh_kfp_pulumi.specs.pod import PodSettings
+from dh_kfp_pulumi.specs.profiles import resolve_profile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -20,8 +20,8 @@ from dh_kfp_pulumi.specs.pod import (
     parse_label,
     parse_quantity,
     parse_secret,
-    resolve_profile,
 )
+from dh_kfp_pulumi.specs.profiles import resolve_profile
 
 SEED = json.loads(
     (Path(__file__).parents[1] / "platform" / "fixtures" / "seed_task_settings.json").read_text()
