@@ -89,9 +89,8 @@ class Ctx:
         self.tmp = tmp
         self.count = 0
 
-    def deploy(self, body: str, *, pipeline: str = PIPELINE, adder: str = ADDER) -> str:
-        """`up` of a program (a project with function `adder` and workflow `wf`, then
-        `body`): the error's text and what the engine printed."""
+    def program(self, body: str, *, pipeline: str = PIPELINE, adder: str = ADDER) -> Path:
+        """A program: a project with function `adder` and workflow `wf`, then `body`."""
         self.count += 1
         project = self.tmp / f"program-{self.count}"
         project.mkdir()
@@ -109,6 +108,11 @@ class Ctx:
             "wf = project.new_workflow(name='wf', kind='kfp', code_src='pipeline.py', "
             "handler='pipe')\n" + textwrap.dedent(body)
         )
+        return project
+
+    def deploy(self, body: str, *, pipeline: str = PIPELINE, adder: str = ADDER) -> str:
+        """`up` of `program(...)`: the error's text and what the engine printed."""
+        project = self.program(body, pipeline=pipeline, adder=adder)
         out = io.StringIO()
         overrides = {"dh-kfp:host": self.server.url}
         try:
@@ -704,6 +708,18 @@ def _cli(args: list[str]) -> Callable[[Any], str]:
         return out.getvalue() + err.getvalue()
 
     return attempt
+
+
+@case(
+    "cli",
+    "dh-kfp plan of a run with an unknown input (urll)",
+    "inputs.urll: not a parameter of the pipeline; its parameters: n (int), url (str, "
+    "required) (got 'u')",
+)
+def _(c: Ctx) -> str:
+    program = c.program("wf.run(action='pipeline', name='once', inputs={'urll': 'u', "
+                        "'url': 'u'})\n")  # fmt: skip
+    return _cli(["plan", str(program), "-s", "local", "--out", str(program / "ir")])(c)
 
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "parking")
