@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from dh_kfp_pulumi.server import cron, filters, ir, wire
-from dh_kfp_pulumi.server.store import ACTIVE_STATES, new_id, now
+from dh_kfp_pulumi.server import store as db
+from dh_kfp_pulumi.server.store import new_id, now
 from dh_kfp_pulumi.server.wire import (
     ABORTED,
     ALREADY_EXISTS,
@@ -104,9 +105,7 @@ def ensure_default_experiment(ctx: ServerContext) -> str:
     ident = new_id()
     try:
         with ctx.store.write() as conn:
-            conn.execute("INSERT INTO experiments (id, name, description, created_at) "
-                         "VALUES (?, ?, ?, ?)",
-                         (ident, DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_DESCRIPTION, now()))
+            db.insert_experiment(conn, ident, DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_DESCRIPTION)
     except sqlite3.IntegrityError:
         made = ctx.store.get_experiment_by_name(DEFAULT_EXPERIMENT)
         assert made is not None  # the insert failed because it exists
@@ -124,8 +123,7 @@ def create_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
     ident = new_id()
     try:
         with ctx.store.write() as conn:
-            conn.execute("INSERT INTO experiments (id, name, description, created_at) "
-                         "VALUES (?, ?, ?, ?)", (ident, name, body.get("description", ""), now()))
+            db.insert_experiment(conn, ident, name, body.get("description", ""))
     except sqlite3.IntegrityError:
         user = (f"Failed to create a new experiment. The name {name} already exists. Please "
                 "specify a new name")
@@ -157,12 +155,8 @@ def list_experiments(ctx: ServerContext, call: Call) -> dict[str, Any]:
 def archive_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
     ident = call.params["experiment_id"]
     _experiment(ctx, ident, "Failed to archive an experiment")
-    t = now()
     with ctx.store.write() as conn:
-        conn.execute("UPDATE experiments SET storage_state = 'ARCHIVED' WHERE id = ?", (ident,))
-        conn.execute("UPDATE runs SET storage_state = 'ARCHIVED' WHERE experiment_id = ?", (ident,))
-        conn.execute("UPDATE recurring_runs SET mode = 'DISABLE', updated_at = ? "
-                     "WHERE experiment_id = ? AND mode = 'ENABLE'", (t, ident))
+        db.archive_experiment(conn, ident)
     ctx.scheduler.wake()
     return {}
 
@@ -171,7 +165,7 @@ def unarchive_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
     ident = call.params["experiment_id"]
     _experiment(ctx, ident, "Failed to unarchive an experiment")
     with ctx.store.write() as conn:
-        conn.execute("UPDATE experiments SET storage_state = 'AVAILABLE' WHERE id = ?", (ident,))
+        db.unarchive_experiment(conn, ident)
     return {}
 
 
@@ -187,7 +181,7 @@ def delete_experiment(ctx: ServerContext, call: Call) -> dict[str, Any]:
                        user)
     _experiment(ctx, ident, "Failed to delete an experiment")
     with ctx.store.write() as conn:
-        conn.execute("DELETE FROM experiments WHERE id = ?", (ident,))
+        db.delete_experiment(conn, ident)
     return {}
 
 
@@ -227,9 +221,7 @@ def _insert_pipeline(conn: sqlite3.Connection, name: str, display_name: str, des
                      tags: dict[str, str], upload: bool) -> str:
     ident = new_id()
     try:
-        conn.execute("INSERT INTO pipelines (id, name, display_name, description, created_at, "
-                     "tags) VALUES (?, ?, ?, ?, ?, ?)",
-                     (ident, name, display_name, description, now(), json.dumps(tags)))
+        db.insert_pipeline(conn, ident, name, display_name, description, tags)
     except sqlite3.IntegrityError as exc:
         if _is_unique_violation(exc):
             raise _duplicate_pipeline(name, upload) from None
@@ -242,12 +234,9 @@ def _insert_version(conn: sqlite3.Connection, pipeline_id: str, name: str, displ
                     package_url: str = "", code_source_url: str = "", upload: bool) -> str:
     ident = new_id()
     try:
-        conn.execute(
-            "INSERT INTO pipeline_versions (id, pipeline_id, name, display_name, description, "
-            "created_at, tags, code_source_url, package_url, spec_raw, spec_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ident, pipeline_id, name, display_name, description, now(), json.dumps(tags),
-             code_source_url, package_url, raw, ir.dumps(spec.wire())))
+        db.insert_version(conn, ident, pipeline_id, name, display_name, description, tags=tags,
+                          code_source_url=code_source_url, package_url=package_url,
+                          spec_raw=raw, spec_json=ir.dumps(spec.wire()))
     except sqlite3.IntegrityError as exc:
         if _is_unique_violation(exc):
             raise _duplicate_version(name, upload) from None
@@ -387,14 +376,12 @@ def delete_pipeline(ctx: ServerContext, call: Call) -> dict[str, Any]:
     _pipeline(ctx, ident, "Failed to delete a pipeline")
     cascade = call.q("cascade").lower() == "true"
     with ctx.store.write() as conn:
-        version = conn.execute("SELECT id FROM pipeline_versions WHERE pipeline_id = ? "
-                               "ORDER BY seq LIMIT 1", (ident,)).fetchone()
+        version = db.first_version_id(conn, ident)
         if version is not None and not cascade:
             user = (f"Failed to delete pipeline with id {ident} as it has existing pipeline "
-                    f"versions (e.g. {version['id']}). Set cascade=true to delete all versions")
+                    f"versions (e.g. {version}). Set cascade=true to delete all versions")
             raise invalid(f"Failed to delete a pipeline: {user}", user)
-        conn.execute("DELETE FROM pipeline_versions WHERE pipeline_id = ?", (ident,))
-        conn.execute("DELETE FROM pipelines WHERE id = ?", (ident,))
+        db.delete_pipeline(conn, ident)
     return {}
 
 
@@ -436,7 +423,7 @@ def delete_pipeline_version(ctx: ServerContext, call: Call) -> dict[str, Any]:
     row = _version(ctx, call.params["pipeline_id"], call.params["pipeline_version_id"],
                    "Failed to delete a pipeline version")
     with ctx.store.write() as conn:
-        conn.execute("DELETE FROM pipeline_versions WHERE id = ?", (row["id"],))
+        db.delete_version(conn, row["id"])
     return {}
 
 
@@ -508,18 +495,13 @@ def insert_run(conn: sqlite3.Connection, *, experiment_id: str, display_name: st
                service_account: str, scheduled_at: int | None = None,
                recurring_run_id: str = "") -> str:
     """One PENDING run (the API and the scheduler both create runs through here)."""
-    ident, t = new_id(), now()
-    conn.execute(
-        "INSERT INTO runs (id, experiment_id, display_name, description, pipeline_id, "
-        "pipeline_version_id, spec_json, runtime_config, service_account, created_at, "
-        "scheduled_at, state, recurring_run_id, state_history) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
-        (ident, experiment_id, display_name, description, source.pipeline_id, source.version_id,
-         ir.dumps(source.spec.wire()), json.dumps(runtime_config),
-         service_account or DEFAULT_SERVICE_ACCOUNT, t,
-         t if scheduled_at is None else int(scheduled_at), recurring_run_id,
-         json.dumps([{"update_time": t, "state": "PENDING"}])))
-    conn.execute("UPDATE experiments SET last_run_created_at = ? WHERE id = ?", (t, experiment_id))
+    ident = new_id()
+    db.insert_run(conn, ident, experiment_id=experiment_id, display_name=display_name,
+                  description=description, pipeline_id=source.pipeline_id,
+                  version_id=source.version_id, spec_json=ir.dumps(source.spec.wire()),
+                  runtime_config=runtime_config,
+                  service_account=service_account or DEFAULT_SERVICE_ACCOUNT,
+                  scheduled_at=scheduled_at, recurring_run_id=recurring_run_id)
     return ident
 
 
@@ -579,9 +561,7 @@ def delete_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     _run(ctx, ident, "Failed to delete a run")
     ctx.executor.forget(ident)
     with ctx.store.write() as conn:
-        conn.execute("DELETE FROM artifacts WHERE run_id = ?", (ident,))
-        conn.execute("DELETE FROM tasks WHERE run_id = ?", (ident,))
-        conn.execute("DELETE FROM runs WHERE id = ?", (ident,))
+        db.delete_run(conn, ident)
     shutil.rmtree(ctx.run_dir(ident), ignore_errors=True)
     return {}
 
@@ -590,7 +570,7 @@ def archive_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     ident = call.params["run_id"]
     _run(ctx, ident, "Failed to archive a run")
     with ctx.store.write() as conn:
-        conn.execute("UPDATE runs SET storage_state = 'ARCHIVED' WHERE id = ?", (ident,))
+        db.set_run_storage(conn, ident, "ARCHIVED")
     return {}
 
 
@@ -603,7 +583,7 @@ def unarchive_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
                 "archived; unarchive the experiment first")
         raise ApiError(FAILED_PRECONDITION, f"Failed to unarchive a run: {user}", user)
     with ctx.store.write() as conn:
-        conn.execute("UPDATE runs SET storage_state = 'AVAILABLE' WHERE id = ?", (ident,))
+        db.set_run_storage(conn, ident, "AVAILABLE")
     return {}
 
 
@@ -618,18 +598,13 @@ def retry_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     _run(ctx, ident, "Failed to retry a run")
     t = now()
     with ctx.store.write() as conn:
-        row = conn.execute("SELECT state, state_history FROM runs WHERE id = ?",
-                           (ident,)).fetchone()
+        row = db.run_state(conn, ident)
         if row is None or row["state"] not in RETRYABLE_STATES:
             user = "Workflow must be Failed/Error to retry"
             raise ApiError(ABORTED, f"Failed to retry a run: Failed to retry run {ident}: "
                            f"BadRequestError: {user}: workflow cannot be retried", user)
         history = [*json.loads(row["state_history"]), {"update_time": t, "state": "PENDING"}]
-        conn.execute("DELETE FROM artifacts WHERE run_id = ?", (ident,))
-        conn.execute("DELETE FROM tasks WHERE run_id = ?", (ident,))
-        conn.execute("UPDATE runs SET state = 'PENDING', finished_at = 0, error = '', "
-                     "worker_pid = 0, state_history = ? WHERE id = ?",
-                     (json.dumps(history), ident))
+        db.reset_run(conn, ident, history)
     ctx.executor.wake()
     return {}
 
@@ -686,20 +661,17 @@ def create_recurring_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     source = _resolve_source(ctx, body, "recurring run")
     runtime_config = _runtime_config(body, source.spec)
     experiment_id = _run_experiment(ctx, body.get("experiment_id", ""), "recurring run")
-    ident, t = new_id(), now()
+    ident = new_id()
     mode = "ENABLE" if body.get("mode") == "ENABLE" else "DISABLE"
     with ctx.store.write() as conn:
-        conn.execute(
-            "INSERT INTO recurring_runs (id, display_name, description, experiment_id, "
-            "pipeline_id, pipeline_version_id, spec_json, spec_inline, runtime_config, "
-            "service_account, max_concurrency, trigger, mode, created_at, updated_at, no_catchup, "
-            "last_tick) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ident, display_name, body.get("description", ""), experiment_id, source.pipeline_id,
-             source.version_id, ir.dumps(source.spec.wire()), int("pipeline_spec" in body),
-             json.dumps(runtime_config),
-             body.get("service_account") or DEFAULT_SERVICE_ACCOUNT, max_concurrency,
-             json.dumps(trigger), mode, t, t, int(bool(body.get("no_catchup"))),
-             trigger["start_time"] or t))
+        db.insert_recurring_run(
+            conn, ident, display_name=display_name, description=body.get("description", ""),
+            experiment_id=experiment_id, pipeline_id=source.pipeline_id,
+            version_id=source.version_id, spec_json=ir.dumps(source.spec.wire()),
+            spec_inline="pipeline_spec" in body, runtime_config=runtime_config,
+            service_account=body.get("service_account") or DEFAULT_SERVICE_ACCOUNT,
+            max_concurrency=max_concurrency, trigger=trigger, mode=mode,
+            no_catchup=bool(body.get("no_catchup")), last_tick=trigger["start_time"])
     ctx.scheduler.wake()
     return wire.recurring_run(ctx.store.get_recurring_run(ident))
 
@@ -722,11 +694,8 @@ def list_recurring_runs(ctx: ServerContext, call: Call) -> dict[str, Any]:
 def enable_recurring_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     ident = call.params["recurring_run_id"]
     _recurring_run(ctx, ident, "Failed to enable a recurring run")
-    t = now()
     with ctx.store.write() as conn:
-        # Ticks that fell while it was disabled are not caught up: the reference moves to now.
-        conn.execute("UPDATE recurring_runs SET last_tick = MAX(last_tick, ?), mode = 'ENABLE', "
-                     "updated_at = ? WHERE id = ? AND mode != 'ENABLE'", (t, t, ident))
+        db.enable_recurring_run(conn, ident)
     ctx.scheduler.wake()
     return {}
 
@@ -735,20 +704,16 @@ def disable_recurring_run(ctx: ServerContext, call: Call) -> dict[str, Any]:
     ident = call.params["recurring_run_id"]
     _recurring_run(ctx, ident, "Failed to disable a recurring run")
     with ctx.store.write() as conn:
-        conn.execute("UPDATE recurring_runs SET mode = 'DISABLE', updated_at = ? "
-                     "WHERE id = ? AND mode != 'DISABLE'", (now(), ident))
+        db.disable_recurring_run(conn, ident)
     return {}
 
 
 def _delete_recurring_run(ctx: ServerContext, ident: str) -> None:
     # As on KFP (kubeflow/pipelines#7421), the runs it started and that are still going stop.
-    marks = ", ".join("?" * len(ACTIVE_STATES))
     with ctx.store.write() as conn:
-        conn.execute("DELETE FROM recurring_runs WHERE id = ?", (ident,))
-        active = conn.execute(f"SELECT id FROM runs WHERE recurring_run_id = ? AND state IN "
-                              f"({marks})", (ident, *ACTIVE_STATES)).fetchall()
-    for row in active:
-        ctx.store.set_run_state(row["id"], "CANCELING", only_from=("PENDING", "RUNNING"),
+        active = db.delete_recurring_run(conn, ident)
+    for run_id in active:
+        ctx.store.set_run_state(run_id, "CANCELING", only_from=("PENDING", "RUNNING"),
                                 note="its recurring run was deleted")
     ctx.executor.wake()
 

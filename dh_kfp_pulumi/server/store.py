@@ -21,123 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dh_kfp_pulumi.server.schema import SCHEMA
+
 ACTIVE_STATES = ("PENDING", "RUNNING", "CANCELING")
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELED", "SKIPPED")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiments (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  namespace TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  last_run_created_at INTEGER NOT NULL DEFAULT 0,
-  storage_state TEXT NOT NULL DEFAULT 'AVAILABLE',
-  UNIQUE (name, namespace)
-);
-CREATE TABLE IF NOT EXISTS pipelines (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  name TEXT NOT NULL,
-  display_name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  namespace TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  tags TEXT NOT NULL DEFAULT '{}',
-  UNIQUE (name, namespace)
-);
-CREATE TABLE IF NOT EXISTS pipeline_versions (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  pipeline_id TEXT NOT NULL REFERENCES pipelines(id),
-  name TEXT NOT NULL,
-  display_name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  status TEXT NOT NULL DEFAULT 'READY',
-  tags TEXT NOT NULL DEFAULT '{}',
-  code_source_url TEXT NOT NULL DEFAULT '',
-  package_url TEXT NOT NULL DEFAULT '',
-  spec_raw BLOB NOT NULL,
-  spec_json TEXT NOT NULL,
-  UNIQUE (pipeline_id, name)
-);
-CREATE TABLE IF NOT EXISTS runs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  experiment_id TEXT NOT NULL,
-  display_name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  namespace TEXT NOT NULL DEFAULT '',
-  pipeline_id TEXT NOT NULL DEFAULT '',
-  pipeline_version_id TEXT NOT NULL DEFAULT '',
-  spec_json TEXT NOT NULL,
-  runtime_config TEXT NOT NULL DEFAULT '{}',
-  service_account TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  scheduled_at INTEGER NOT NULL,
-  finished_at INTEGER NOT NULL DEFAULT 0,
-  state TEXT NOT NULL,
-  error TEXT NOT NULL DEFAULT '',
-  storage_state TEXT NOT NULL DEFAULT 'AVAILABLE',
-  recurring_run_id TEXT NOT NULL DEFAULT '',
-  state_history TEXT NOT NULL DEFAULT '[]',
-  worker_pid INTEGER NOT NULL DEFAULT 0,
-  notes TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS runs_state ON runs (state);
-CREATE INDEX IF NOT EXISTS runs_recurring ON runs (recurring_run_id, state);
-CREATE TABLE IF NOT EXISTS tasks (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  run_id TEXT NOT NULL,
-  task_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  display_name TEXT NOT NULL,
-  parent_task_id TEXT NOT NULL DEFAULT '',
-  state TEXT NOT NULL,
-  create_time INTEGER NOT NULL,
-  start_time INTEGER NOT NULL DEFAULT 0,
-  end_time INTEGER NOT NULL DEFAULT 0,
-  error TEXT NOT NULL DEFAULT '',
-  outputs TEXT NOT NULL DEFAULT '{}',
-  state_history TEXT NOT NULL DEFAULT '[]',
-  log_path TEXT NOT NULL DEFAULT '',
-  UNIQUE (run_id, task_id)
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  run_id TEXT NOT NULL,
-  task_id TEXT NOT NULL,
-  output TEXT NOT NULL,
-  name TEXT NOT NULL,
-  uri TEXT NOT NULL,
-  schema_title TEXT NOT NULL,
-  metadata TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts (run_id, task_id);
-CREATE TABLE IF NOT EXISTS recurring_runs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  display_name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  namespace TEXT NOT NULL DEFAULT '',
-  experiment_id TEXT NOT NULL,
-  pipeline_id TEXT NOT NULL DEFAULT '',
-  pipeline_version_id TEXT NOT NULL DEFAULT '',
-  spec_json TEXT NOT NULL,
-  spec_inline INTEGER NOT NULL,
-  runtime_config TEXT NOT NULL DEFAULT '{}',
-  service_account TEXT NOT NULL DEFAULT '',
-  max_concurrency INTEGER NOT NULL,
-  trigger TEXT NOT NULL,
-  mode TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  no_catchup INTEGER NOT NULL DEFAULT 0,
-  last_tick REAL NOT NULL
-);
-"""
 
 
 def new_id() -> str:
@@ -154,7 +41,7 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._local = threading.local()
-        self.conn().executescript(_SCHEMA)  # idempotent: server and workers both open the file
+        self.conn().executescript(SCHEMA)  # idempotent: server and workers both open the file
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -332,3 +219,147 @@ class Store:
                              (run_id,)):
             self.task_finished(run_id, task["task_id"], state,
                                error={"code": 10 if state == "CANCELED" else 2, "message": message})
+
+
+# --- the API's writes, each inside the caller's `Store.write()` transaction ---------------------
+
+
+def insert_experiment(conn: sqlite3.Connection, ident: str, name: str, description: str) -> None:
+    """Raises sqlite3.IntegrityError when the name is taken."""
+    conn.execute("INSERT INTO experiments (id, name, description, created_at) "
+                 "VALUES (?, ?, ?, ?)", (ident, name, description, now()))
+
+
+def archive_experiment(conn: sqlite3.Connection, ident: str) -> None:
+    """The experiment and its runs archived, its enabled recurring runs disabled."""
+    conn.execute("UPDATE experiments SET storage_state = 'ARCHIVED' WHERE id = ?", (ident,))
+    conn.execute("UPDATE runs SET storage_state = 'ARCHIVED' WHERE experiment_id = ?", (ident,))
+    conn.execute("UPDATE recurring_runs SET mode = 'DISABLE', updated_at = ? "
+                 "WHERE experiment_id = ? AND mode = 'ENABLE'", (now(), ident))
+
+
+def unarchive_experiment(conn: sqlite3.Connection, ident: str) -> None:
+    conn.execute("UPDATE experiments SET storage_state = 'AVAILABLE' WHERE id = ?", (ident,))
+
+
+def delete_experiment(conn: sqlite3.Connection, ident: str) -> None:
+    conn.execute("DELETE FROM experiments WHERE id = ?", (ident,))
+
+
+def insert_pipeline(conn: sqlite3.Connection, ident: str, name: str, display_name: str,
+                    description: str, tags: dict[str, str]) -> None:
+    """Raises sqlite3.IntegrityError when the name is taken."""
+    conn.execute("INSERT INTO pipelines (id, name, display_name, description, created_at, "
+                 "tags) VALUES (?, ?, ?, ?, ?, ?)",
+                 (ident, name, display_name, description, now(), json.dumps(tags)))
+
+
+def insert_version(conn: sqlite3.Connection, ident: str, pipeline_id: str, name: str,
+                   display_name: str, description: str, *, tags: dict[str, str],
+                   code_source_url: str, package_url: str, spec_raw: bytes,
+                   spec_json: str) -> None:
+    """Raises sqlite3.IntegrityError when the pipeline has a version of that name."""
+    conn.execute(
+        "INSERT INTO pipeline_versions (id, pipeline_id, name, display_name, description, "
+        "created_at, tags, code_source_url, package_url, spec_raw, spec_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ident, pipeline_id, name, display_name, description, now(), json.dumps(tags),
+         code_source_url, package_url, spec_raw, spec_json))
+
+
+def first_version_id(conn: sqlite3.Connection, pipeline_id: str) -> str | None:
+    row = conn.execute("SELECT id FROM pipeline_versions WHERE pipeline_id = ? "
+                       "ORDER BY seq LIMIT 1", (pipeline_id,)).fetchone()
+    return None if row is None else str(row["id"])
+
+
+def delete_pipeline(conn: sqlite3.Connection, ident: str) -> None:
+    """The pipeline and its versions."""
+    conn.execute("DELETE FROM pipeline_versions WHERE pipeline_id = ?", (ident,))
+    conn.execute("DELETE FROM pipelines WHERE id = ?", (ident,))
+
+
+def delete_version(conn: sqlite3.Connection, ident: str) -> None:
+    conn.execute("DELETE FROM pipeline_versions WHERE id = ?", (ident,))
+
+
+def insert_run(conn: sqlite3.Connection, ident: str, *, experiment_id: str, display_name: str,
+               description: str, pipeline_id: str, version_id: str, spec_json: str,
+               runtime_config: dict[str, Any], service_account: str,
+               scheduled_at: int | None, recurring_run_id: str) -> None:
+    """One PENDING run, and its experiment's last run time."""
+    t = now()
+    conn.execute(
+        "INSERT INTO runs (id, experiment_id, display_name, description, pipeline_id, "
+        "pipeline_version_id, spec_json, runtime_config, service_account, created_at, "
+        "scheduled_at, state, recurring_run_id, state_history) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+        (ident, experiment_id, display_name, description, pipeline_id, version_id, spec_json,
+         json.dumps(runtime_config), service_account, t,
+         t if scheduled_at is None else int(scheduled_at), recurring_run_id,
+         json.dumps([{"update_time": t, "state": "PENDING"}])))
+    conn.execute("UPDATE experiments SET last_run_created_at = ? WHERE id = ?", (t, experiment_id))
+
+
+def delete_run(conn: sqlite3.Connection, ident: str) -> None:
+    """The run with its tasks and artifacts."""
+    conn.execute("DELETE FROM artifacts WHERE run_id = ?", (ident,))
+    conn.execute("DELETE FROM tasks WHERE run_id = ?", (ident,))
+    conn.execute("DELETE FROM runs WHERE id = ?", (ident,))
+
+
+def set_run_storage(conn: sqlite3.Connection, ident: str, storage_state: str) -> None:
+    conn.execute("UPDATE runs SET storage_state = ? WHERE id = ?", (storage_state, ident))
+
+
+def run_state(conn: sqlite3.Connection, ident: str) -> sqlite3.Row | None:
+    """The run's state and state history, read inside the transaction."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT state, state_history FROM runs WHERE id = ?", (ident,)).fetchone()
+    return row
+
+
+def reset_run(conn: sqlite3.Connection, ident: str, history: list[dict[str, Any]]) -> None:
+    """The run back to PENDING, its tasks and artifacts gone (a retry)."""
+    conn.execute("DELETE FROM artifacts WHERE run_id = ?", (ident,))
+    conn.execute("DELETE FROM tasks WHERE run_id = ?", (ident,))
+    conn.execute("UPDATE runs SET state = 'PENDING', finished_at = 0, error = '', "
+                 "worker_pid = 0, state_history = ? WHERE id = ?", (json.dumps(history), ident))
+
+
+def insert_recurring_run(conn: sqlite3.Connection, ident: str, *, display_name: str,
+                         description: str, experiment_id: str, pipeline_id: str,
+                         version_id: str, spec_json: str, spec_inline: bool,
+                         runtime_config: dict[str, Any], service_account: str,
+                         max_concurrency: int, trigger: dict[str, Any], mode: str,
+                         no_catchup: bool, last_tick: int | None) -> None:
+    t = now()
+    conn.execute(
+        "INSERT INTO recurring_runs (id, display_name, description, experiment_id, "
+        "pipeline_id, pipeline_version_id, spec_json, spec_inline, runtime_config, "
+        "service_account, max_concurrency, trigger, mode, created_at, updated_at, no_catchup, "
+        "last_tick) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ident, display_name, description, experiment_id, pipeline_id, version_id, spec_json,
+         int(spec_inline), json.dumps(runtime_config), service_account, max_concurrency,
+         json.dumps(trigger), mode, t, t, int(no_catchup), last_tick or t))
+
+
+def enable_recurring_run(conn: sqlite3.Connection, ident: str) -> None:
+    """Ticks that fell while it was disabled are not caught up: the reference moves to now."""
+    t = now()
+    conn.execute("UPDATE recurring_runs SET last_tick = MAX(last_tick, ?), mode = 'ENABLE', "
+                 "updated_at = ? WHERE id = ? AND mode != 'ENABLE'", (t, t, ident))
+
+
+def disable_recurring_run(conn: sqlite3.Connection, ident: str) -> None:
+    conn.execute("UPDATE recurring_runs SET mode = 'DISABLE', updated_at = ? "
+                 "WHERE id = ? AND mode != 'DISABLE'", (now(), ident))
+
+
+def delete_recurring_run(conn: sqlite3.Connection, ident: str) -> list[str]:
+    """Deletes it; the ids of the runs it started that are still going."""
+    marks = ", ".join("?" * len(ACTIVE_STATES))
+    conn.execute("DELETE FROM recurring_runs WHERE id = ?", (ident,))
+    active = conn.execute(f"SELECT id FROM runs WHERE recurring_run_id = ? AND state IN "
+                          f"({marks})", (ident, *ACTIVE_STATES)).fetchall()
+    return [str(row["id"]) for row in active]
