@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dh_kfp_pulumi.server import api, ir
+from dh_kfp_pulumi.server import api, api_runs, ir
 from dh_kfp_pulumi.server.context import ServerContext
 from dh_kfp_pulumi.server.wire import ApiError, invalid
 
@@ -115,20 +115,20 @@ ROUTES: list[_Route] = [
            api.get_pipeline_version),
     _route("DELETE", f"{P}/pipelines/{{pipeline_id}}/versions/{{pipeline_version_id}}",
            api.delete_pipeline_version),
-    _route("GET", f"{P}/runs", api.list_runs),
-    _route("POST", f"{P}/runs", api.create_run),
-    _route("POST", f"{P}/runs/{{run_id}}:terminate", api.terminate_run),
-    _route("POST", f"{P}/runs/{{run_id}}:archive", api.archive_run),
-    _route("POST", f"{P}/runs/{{run_id}}:unarchive", api.unarchive_run),
-    _route("POST", f"{P}/runs/{{run_id}}:retry", api.retry_run),
-    _route("GET", f"{P}/runs/{{run_id}}", api.get_run),
-    _route("DELETE", f"{P}/runs/{{run_id}}", api.delete_run),
-    _route("GET", f"{P}/recurringruns", api.list_recurring_runs),
-    _route("POST", f"{P}/recurringruns", api.create_recurring_run),
-    _route("POST", f"{P}/recurringruns/{{recurring_run_id}}:enable", api.enable_recurring_run),
-    _route("POST", f"{P}/recurringruns/{{recurring_run_id}}:disable", api.disable_recurring_run),
-    _route("GET", f"{P}/recurringruns/{{recurring_run_id}}", api.get_recurring_run),
-    _route("DELETE", f"{P}/recurringruns/{{recurring_run_id}}", api.delete_recurring_run),
+    _route("GET", f"{P}/runs", api_runs.list_runs),
+    _route("POST", f"{P}/runs", api_runs.create_run),
+    _route("POST", f"{P}/runs/{{run_id}}:terminate", api_runs.terminate_run),
+    _route("POST", f"{P}/runs/{{run_id}}:archive", api_runs.archive_run),
+    _route("POST", f"{P}/runs/{{run_id}}:unarchive", api_runs.unarchive_run),
+    _route("POST", f"{P}/runs/{{run_id}}:retry", api_runs.retry_run),
+    _route("GET", f"{P}/runs/{{run_id}}", api_runs.get_run),
+    _route("DELETE", f"{P}/runs/{{run_id}}", api_runs.delete_run),
+    _route("GET", f"{P}/recurringruns", api_runs.list_recurring_runs),
+    _route("POST", f"{P}/recurringruns", api_runs.create_recurring_run),
+    _route("POST", f"{P}/recurringruns/{{recurring_run_id}}:enable", api_runs.enable_recurring_run),
+    _route("POST", f"{P}/recurringruns/{{recurring_run_id}}:disable", api_runs.disable_recurring_run),
+    _route("GET", f"{P}/recurringruns/{{recurring_run_id}}", api_runs.get_recurring_run),
+    _route("DELETE", f"{P}/recurringruns/{{recurring_run_id}}", api_runs.delete_recurring_run),
     # Beyond KFP (never needed by the product; see the package docstring).
     _route("GET", "/dh-kfp/v1/stats", _stats),
     _route("POST", "/dh-kfp/v1/stats:reset", _stats_reset),
@@ -136,8 +136,8 @@ ROUTES: list[_Route] = [
     _route("GET", "/dh-kfp/v1/faults", _faults),
     _route("POST", "/dh-kfp/v1/faults", _faults_set),
     _route("DELETE", "/dh-kfp/v1/faults", _faults_clear),
-    _route("GET", "/dh-kfp/v1/runs/{run_id}/tasks", api.run_tasks),
-    _route("GET", "/dh-kfp/v1/runs/{run_id}/logs", api.run_logs, "text"),
+    _route("GET", "/dh-kfp/v1/runs/{run_id}/tasks", api_runs.run_tasks),
+    _route("GET", "/dh-kfp/v1/runs/{run_id}/logs", api_runs.run_logs, "text"),
 ]
 # Paths of KFP's API that exist but that this server does not serve: 501 with a clear message.
 UNSUPPORTED = [

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from dh_kfp_pulumi.server import api, ir
+from dh_kfp_pulumi.server import api_runs, ir
 from dh_kfp_pulumi.server.loop import Loop
 from dh_kfp_pulumi.server.store import Store
 
@@ -65,7 +65,7 @@ class Scheduler(Loop):
 
     def _fire_due(self, row: Any, moment: float) -> float | None:
         trigger = json.loads(row["trigger"])
-        schedule = api.schedule_of(trigger)
+        schedule = api_runs.schedule_of(trigger)
         end = trigger.get("end_time") or None
         limit = min(moment, end) if end else moment
         last = row["last_tick"]
@@ -95,14 +95,14 @@ class Scheduler(Loop):
                                     for k, v in config["parameters"].items()}
         name = f"{row['display_name']}-" + datetime.fromtimestamp(
             int(tick), timezone.utc).strftime("%Y%m%d%H%M%S")
-        source = api.Source(spec, row["pipeline_id"] if not row["spec_inline"] else "",
+        source = api_runs.Source(spec, row["pipeline_id"] if not row["spec_inline"] else "",
                              row["pipeline_version_id"] if not row["spec_inline"] else "")
         with self.store.write() as conn:
             current = conn.execute("SELECT last_tick, mode FROM recurring_runs WHERE id = ?",
                                    (row["id"],)).fetchone()
             if current is None or current["mode"] != "ENABLE" or current["last_tick"] >= tick:
                 return False
-            api.insert_run(conn, experiment_id=row["experiment_id"], display_name=name,
+            api_runs.insert_run(conn, experiment_id=row["experiment_id"], display_name=name,
                            description=row["description"], source=source,
                            runtime_config=config, service_account=row["service_account"],
                            scheduled_at=int(tick), recurring_run_id=row["id"])
