@@ -34,7 +34,13 @@ from kfp.dsl.types import type_utils
 from dh_kfp_pulumi import components, dsl
 from dh_kfp_pulumi.errors import BuildError, DhKfpError, FieldProblem, SourceError, SpecError
 from dh_kfp_pulumi.naming import pipeline_name
-from dh_kfp_pulumi.parameters import Parameter, input_problems, ir_parameters  # noqa: F401
+from dh_kfp_pulumi.parameters import (  # noqa: F401 - build's callers name them here
+    PARAMETER_TYPES,
+    Parameter,
+    handler_signature,
+    input_problems,
+    ir_parameters,
+)
 from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
 
 __all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
@@ -43,11 +49,6 @@ HEADER_PREFIX = "# dh-kfp-pulumi"
 
 # kfp keeps the pipeline being defined in a class attribute: one build at a time per process.
 _KFP_LOCK = threading.RLock()
-
-# Pipeline parameter annotations we accept (also as strings, for `from __future__ import annotations`).
-_PARAMETER_TYPES: dict[Any, type] = {t: t for t in (str, int, float, bool, dict, list)}
-_PARAMETER_TYPES.update({t.__name__: t for t in (str, int, float, bool, dict, list)})
-
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -80,7 +81,7 @@ def build_workflow(
     """
     loaded, handler = _load_workflow_handler(workflow, base_dir)
     with _KFP_LOCK:
-        params = _pipeline_parameters(handler, loaded.function)
+        params = handler_signature(handler, loaded.function)
         session = _Session(
             functions,
             base_dir=base_dir,
@@ -187,7 +188,7 @@ def build_function_job(
                 f"inputs: {name!r} is not a valid pipeline parameter name; use a Python "
                 "identifier not starting with '_'"
             )
-        kind = type(value) if type(value) in _PARAMETER_TYPES else None
+        kind = type(value) if type(value) in PARAMETER_TYPES else None
         if kind is None:
             raise BuildError(
                 f"inputs.{name}: must be a str, int, float, bool, dict or list (got {value!r})"
@@ -294,51 +295,6 @@ _LIBRARY_DIRS = (
     os.path.dirname(os.path.dirname(kfp_dsl.__file__)),  # site-packages/kfp
     os.path.dirname(__file__),
 )
-
-
-def _pipeline_parameters(handler: Callable[..., Any], handler_name: str) -> list[inspect.Parameter]:
-    """The handler's parameters as annotated pipeline parameters."""
-    out = []
-    for p in inspect.signature(handler).parameters.values():
-        where = f"handler {handler_name!r}: parameter {p.name!r}"
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise BuildError(
-                f"{where}: *args/**kwargs cannot be pipeline parameters; name each one"
-            )
-        if not dsl.is_valid_name(p.name):
-            raise BuildError(f"{where}: pipeline parameter names must not start with '_'")
-        annotation = p.annotation
-        kind: type | None
-        if annotation is inspect.Parameter.empty:
-            default_type = type(p.default)
-            kind = default_type if default_type in (int, float, bool, dict, list) else str
-        else:
-            kind = _PARAMETER_TYPES.get(annotation)
-            if kind is None:
-                raise BuildError(
-                    f"{where}: annotation {annotation!r} is not a pipeline parameter type; "
-                    "use str, int, float, bool, dict or list (or none: str)"
-                )
-        default = p.default
-        if default is not inspect.Parameter.empty and default is not None:
-            try:
-                default = dsl._literal(default)
-            except dsl._NotLiteral as exc:
-                raise BuildError(
-                    f"{where}: default {p.default!r} is not JSON: {exc.reason}"
-                ) from None
-            if not _matches(kind, default):
-                raise BuildError(f"{where}: default {p.default!r} is not a {kind.__name__}")
-        out.append(p.replace(kind=p.POSITIONAL_OR_KEYWORD, annotation=kind, default=default))
-    return out
-
-
-def _matches(kind: type, value: Any) -> bool:
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
 
 
 @dataclass
@@ -518,14 +474,9 @@ def _load_workflow_handler(workflow: WorkflowSpec, base_dir: str | os.PathLike[s
 def handler_parameters(
     workflow: WorkflowSpec, base_dir: str | os.PathLike[str] = "."
 ) -> dict[str, Parameter]:
-    """The same from the workflow handler's signature, without compiling (which needs the
-    project's functions): what a program checks a run's inputs against when it declares it."""
+    """A workflow's pipeline parameters from its handler's signature, without compiling
+    (which needs the project's functions): what a program checks a run's inputs against."""
+    from dh_kfp_pulumi.parameters import parameters_of
+
     loaded, handler = _load_workflow_handler(workflow, base_dir)
-    params = _pipeline_parameters(handler, loaded.function)
-    return {
-        p.name: Parameter(
-            type_utils.get_parameter_type_name(p.annotation),
-            p.default is not inspect.Parameter.empty,
-        )
-        for p in params
-    }
+    return parameters_of(handler_signature(handler, loaded.function))

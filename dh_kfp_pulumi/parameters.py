@@ -1,18 +1,25 @@
 """A pipeline's parameters and a run's inputs against them.
 
 `ir_parameters` reads them from compiled IR (`root.inputDefinitions`);
-`build.handler_parameters` tells the same from a workflow handler's signature; and
+`handler_signature` checks a workflow handler's signature as pipeline parameters (which
+`build.handler_parameters` reads without compiling); and
 `input_problems` names every input that is not a parameter, every required one missing
 and every value of the wrong type.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dh_kfp_pulumi.errors import FieldProblem
+from dh_kfp_pulumi import dsl
+from dh_kfp_pulumi.errors import BuildError, FieldProblem
+
+# Pipeline parameter annotations we accept (also as strings, for `from __future__ import annotations`).
+PARAMETER_TYPES: dict[Any, type] = {t: t for t in (str, int, float, bool, dict, list)}
+PARAMETER_TYPES.update({t.__name__: t for t in (str, int, float, bool, dict, list)})
 
 
 @dataclass(frozen=True)
@@ -107,3 +114,61 @@ def _fits(kind: str, value: Any) -> bool:
         return isinstance(value, (int, float))
     expected = {"STRING": str, "BOOLEAN": bool, "STRUCT": dict, "LIST": list}.get(kind)
     return expected is None or isinstance(value, expected)
+
+
+def handler_signature(handler: Callable[..., Any], handler_name: str) -> list[inspect.Parameter]:
+    """The handler's parameters as annotated pipeline parameters."""
+    out = []
+    for p in inspect.signature(handler).parameters.values():
+        where = f"handler {handler_name!r}: parameter {p.name!r}"
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise BuildError(
+                f"{where}: *args/**kwargs cannot be pipeline parameters; name each one"
+            )
+        if not dsl.is_valid_name(p.name):
+            raise BuildError(f"{where}: pipeline parameter names must not start with '_'")
+        annotation = p.annotation
+        kind: type | None
+        if annotation is inspect.Parameter.empty:
+            default_type = type(p.default)
+            kind = default_type if default_type in (int, float, bool, dict, list) else str
+        else:
+            kind = PARAMETER_TYPES.get(annotation)
+            if kind is None:
+                raise BuildError(
+                    f"{where}: annotation {annotation!r} is not a pipeline parameter type; "
+                    "use str, int, float, bool, dict or list (or none: str)"
+                )
+        default = p.default
+        if default is not inspect.Parameter.empty and default is not None:
+            try:
+                default = dsl._literal(default)
+            except dsl._NotLiteral as exc:
+                raise BuildError(
+                    f"{where}: default {p.default!r} is not JSON: {exc.reason}"
+                ) from None
+            if not _matches(kind, default):
+                raise BuildError(f"{where}: default {p.default!r} is not a {kind.__name__}")
+        out.append(p.replace(kind=p.POSITIONAL_OR_KEYWORD, annotation=kind, default=default))
+    return out
+
+
+def _matches(kind: type, value: Any) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def parameters_of(params: list[inspect.Parameter]) -> dict[str, Parameter]:
+    """Annotated handler parameters as `Parameter`s (KFP's type, whether it has a default)."""
+    from kfp.dsl.types import type_utils
+
+    return {
+        p.name: Parameter(
+            type_utils.get_parameter_type_name(p.annotation),
+            p.default is not inspect.Parameter.empty,
+        )
+        for p in params
+    }

@@ -269,13 +269,13 @@ def test_literals_parameters_and_values_in_the_ir(kit):
 
 
 def test_handler_parameters_types():
-    from dh_kfp_pulumi.build import _pipeline_parameters
+    from dh_kfp_pulumi.parameters import handler_signature
 
     def handler(a, b: int, c=1.5, d=True, e={"k": 1}, f: list = None, g: float = 2):  # noqa: B006
         pass
 
     # (annotations are strings here: this module uses `from __future__ import annotations`)
-    params = {p.name: (p.annotation, p.default) for p in _pipeline_parameters(handler, "h")}
+    params = {p.name: (p.annotation, p.default) for p in handler_signature(handler, "h")}
     assert params["a"][0] is str and params["b"][0] is int and params["c"][0] is float
     assert params["d"][0] is bool and params["e"][0] is dict and params["f"] == (list, None)
     assert params["g"] == (float, 2)
