@@ -13,7 +13,7 @@ from typing import Any
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile.common import UNKNOWN, is_unknown, split_props, without_unknown
-from dh_kfp_pulumi.reconcile.workflow import CODE_GROUP, SPEC_FIELDS
+from dh_kfp_pulumi.reconcile.workflow_plan import CODE_GROUP, SPEC_FIELDS
 
 
 def resolve_sources(

@@ -24,11 +24,9 @@ from typing import Any
 
 from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend, Pipeline
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
-from dh_kfp_pulumi.naming import hash_from_description, pipeline_name, version_description
+from dh_kfp_pulumi.naming import hash_from_description, version_description
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
-    Fields,
-    Plan,
     Undo,
     adopt_problems,
     adopted,
@@ -44,29 +42,22 @@ from dh_kfp_pulumi.reconcile.common import (
     split_props,
     without_unknown,
 )
-from dh_kfp_pulumi.specs import WorkflowSpec
-
-KIND = "workflow"
-SPEC_FIELDS: tuple[str, ...] = tuple(WorkflowSpec.model_fields)
-EXTRA_FIELDS = ("functions", "adopt", "spec_hash")
-INPUTS: tuple[str, ...] = (*SPEC_FIELDS, *EXTRA_FIELDS)
-OUTPUTS = ("pipeline_id", "pipeline_name", "version_id", "version_name", "ir", "url")
-REPLACES = ("project", "name", "kind")
-DEFAULTS: dict[str, Any] = {"embedded": True, "labels": [], "functions": []}
-FIELDS = Fields(INPUTS, OUTPUTS, DEFAULTS, REPLACES, replace_only_if_set=REPLACES)
-CODE_GROUP = ("code_src", "code", "base64", "source_origin", "handler")
-
+from dh_kfp_pulumi.reconcile.workflow_plan import (  # noqa: F401 - the kind's names
+    CODE_GROUP,
+    DEFAULTS,
+    EXTRA_FIELDS,
+    FIELDS,
+    INPUTS,
+    KIND,
+    OUTPUTS,
+    REPLACES,
+    SPEC_FIELDS,
+    pipeline_display_name,
+    plan,
+    planned_outputs,
+)
 
 # ---- plan & check (no network) -----------------------------------------------------------
-
-
-def plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Plan:
-    """project/name/kind replace (a new pipeline name); anything else updates in place.
-
-    A new spec_hash makes a new version in the same pipeline. An imported workflow (no
-    project/name/kind in its state) takes them from config without being replaced.
-    """
-    return FIELDS.plan(olds, news)
 
 
 def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -213,50 +204,7 @@ def build(props: Mapping[str, Any], config: BackendConfig, task: Any = None) -> 
     return build_specs(*specs, task, config=config)
 
 
-def planned_outputs(olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> dict[str, Any]:
-    """The outputs an apply of `news` will give, as far as they are known before it runs.
-
-    For engines that show (and hold the provider to) a plan, such as Terraform: each
-    output key maps to its value, or UNKNOWN when only the apply can tell. `olds` are the
-    previous outputs (None or empty: a create); `news` are checked inputs. Promised values
-    are exactly what create/update return, so a dependent resource is not planned to
-    change (or be replaced) when nothing it uses will change.
-    """
-    embedded = news.get("embedded", True) is not False
-    spec_hash = news.get("spec_hash")
-    named = short_hash(spec_hash) if isinstance(spec_hash, str) and spec_hash else UNKNOWN
-    if not olds:
-        known_name = news.get("adopt") is None and not is_unknown(
-            [news.get("project"), news.get("name")]
-        )
-        return {
-            "pipeline_id": UNKNOWN,
-            "pipeline_name": pipeline_display_name(news) if known_name else UNKNOWN,
-            "version_id": UNKNOWN,
-            "version_name": named,
-            "ir": UNKNOWN if embedded else None,
-            "url": UNKNOWN,
-        }
-    out = {k: olds.get(k) for k in OUTPUTS}
-    same = (
-        not is_unknown(spec_hash)
-        and olds.get("spec_hash")
-        and olds.get("spec_hash") == spec_hash
-        and olds.get("version_id")
-    )
-    if same:
-        out["ir"] = (olds.get("ir") or UNKNOWN) if embedded else None
-        return out
-    out.update(version_id=UNKNOWN, version_name=named, url=UNKNOWN)
-    out["ir"] = UNKNOWN if embedded else None
-    return out
-
-
 # ---- KFP side ----------------------------------------------------------------------------
-
-
-def pipeline_display_name(props: Mapping[str, Any]) -> str:
-    return pipeline_name(str(props["project"]), str(props["name"]))
 
 
 def ensure_pipeline(backend: KfpBackend, display_name: str, description: str) -> tuple[Any, bool]:
