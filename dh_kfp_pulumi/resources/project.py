@@ -54,6 +54,12 @@ from pulumi import Input, Output, ResourceOptions
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.pulumi_internals import output_from_futures
+from dh_kfp_pulumi.resources.declared import (
+    check_run_inputs,
+    read_entity,
+    resolved_props,
+    valid_name,
+)
 from dh_kfp_pulumi.resources.handles import FunctionHandle, WorkflowHandle, check_settings
 from dh_kfp_pulumi.resources.kubernetes import settings_with_names
 from dh_kfp_pulumi.resources.plain_fields import refuse_secrets
@@ -61,16 +67,6 @@ from dh_kfp_pulumi.resources.resources import Job, Run, Task, Workflow
 from dh_kfp_pulumi.specs.fields import NAME_RULE
 
 PROJECT_TYPE = "dh-kfp:index:Project"
-SOURCE_FIELDS = (
-    "project",
-    "name",
-    "kind",
-    "code_src",
-    "code",
-    "base64",
-    "handler",
-    "source_origin",
-)
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 __all__ = ["FunctionHandle", "Project", "WorkflowHandle", "new_function", "new_workflow"]
@@ -102,58 +98,10 @@ def _caller_dir() -> Path:
     return Path.cwd()
 
 
-def _valid_name(name: Any) -> bool:
-    """A project or run name by the specs' rule (letters, digits, '-', '_')."""
-    from dh_kfp_pulumi.specs.fields import check_name
-
-    try:
-        return isinstance(name, str) and check_name(name) == name
-    except ValueError:
-        return False
-
-
 def _loop() -> asyncio.AbstractEventLoop:
     from dh_kfp_pulumi.pulumi_internals import event_loop
 
     return event_loop()
-
-
-def _is_output(value: Any) -> bool:
-    return isinstance(value, Output) or asyncio.isfuture(value) or asyncio.iscoroutine(value)
-
-
-def _resolved(
-    parse: Callable[..., Any],
-    data: Mapping[str, Any],
-    project: str | None,
-    base_dir: Path,
-    what: str,
-) -> dict[str, Any]:
-    """Spec props with the source read into `code`; Output values pass through unchecked.
-
-    The spec is parsed now, so a bad declaration fails the program at the line that made
-    it; the source is read by reconcile's `resolve_sources` / `resolve_function`, as the
-    Terraform provider reads it.
-    """
-    from dh_kfp_pulumi.reconcile import resolve_function, resolve_sources
-
-    deferred = {k: v for k, v in data.items() if _is_output(v)}
-    fixed = [k for k in deferred if k in SOURCE_FIELDS]
-    if fixed:
-        raise SpecError(
-            f"{what} {data.get('name')!r}",
-            [
-                FieldProblem(k, "must be a plain value, not an Output (it is read now)")
-                for k in fixed
-            ],
-        )
-    plain = {k: v for k, v in data.items() if k not in deferred}
-    spec = parse(plain, project=project)
-    resolve = resolve_sources if what == "workflow" else resolve_function
-    resolved = resolve(spec.model_dump(mode="json"), base_dir)
-    props = type(spec).model_validate(resolved).model_dump(mode="json", exclude_defaults=True)
-    props.update(deferred)
-    return props
 
 
 # ---- the project ---------------------------------------------------------------------------
@@ -175,7 +123,7 @@ class Project(pulumi.ComponentResource):
     ) -> None:
         from dh_kfp_pulumi.resources.config import program_config
 
-        if not _valid_name(name):
+        if not valid_name(name):
             raise SpecError("project", [FieldProblem("name", f"must be {NAME_RULE}", name, True)])
         projects = _projects()
         if name in projects:
@@ -248,7 +196,7 @@ class Project(pulumi.ComponentResource):
                     )
                 ],
             )
-        props = _resolved(parse, data, project, self.base_dir, "function")
+        props = resolved_props(parse, data, project, self.base_dir, "function")
         props = refuse_secrets(f"function {name!r}", props)
         props["project"] = self.name
         handle = FunctionHandle(self, str(name), props)
@@ -270,7 +218,7 @@ class Project(pulumi.ComponentResource):
                 [FieldProblem("name", "is already a workflow of this project", name, True)],
             )
         self._claim_pipeline(str(name), f"workflow {name!r}")
-        props = _resolved(parse, data, project, self.base_dir, "workflow")
+        props = resolved_props(parse, data, project, self.base_dir, "workflow")
         props = refuse_secrets(f"workflow {name!r}", props)
         props["project"] = self.name
         props["functions"] = self._functions()
@@ -306,7 +254,7 @@ class Project(pulumi.ComponentResource):
         if isinstance(entity, (str, os.PathLike)):
             path = self.base_dir / entity
             subject = f"task entity {entity}"
-            entity = _read_entity(path, subject)
+            entity = read_entity(path, subject)
         if not isinstance(entity, Mapping):
             raise SpecError(
                 "run",
@@ -358,7 +306,7 @@ class Project(pulumi.ComponentResource):
 
     def _run_name(self, prefix: str, name: str | None, scheduled: bool) -> str:
         if name is not None:
-            if not _valid_name(name):
+            if not valid_name(name):
                 raise SpecError("run", [FieldProblem("name", f"must be {NAME_RULE}", name, True)])
             full = f"{prefix}-{name}"
             if full in self._run_names:
@@ -397,7 +345,7 @@ class Project(pulumi.ComponentResource):
         from dh_kfp_pulumi.reconcile.workflow import spec_for_task
 
         check_settings(settings)
-        _check_run_inputs(prefix, workflow_spec, inputs, self.base_dir)
+        check_run_inputs(prefix, workflow_spec, inputs, self.base_dir)
         if schedule is not None:
             given = [k for k, v in run_options.items() if v is not None]
             if given:
@@ -444,55 +392,6 @@ class Project(pulumi.ComponentResource):
         run = Run(resource_name, run_props, self._child(opts))
         run.task = task  # type: ignore[attr-defined]
         return run
-
-
-def _check_run_inputs(
-    workflow: str, workflow_spec: Mapping[str, Any] | None, inputs: Any, base_dir: Path
-) -> None:
-    """A run's (or schedule's) inputs against the workflow handler's parameters, now, so
-    that preview and plan refuse them (unknown names, required ones missing, wrong types);
-    skipped while the inputs are an Output, and when the source cannot be loaded (the
-    Workflow's own check says why)."""
-    if workflow_spec is None or _is_output(inputs):
-        return
-    from dh_kfp_pulumi.build import handler_parameters, input_problems
-    from dh_kfp_pulumi.errors import DhKfpError
-    from dh_kfp_pulumi.specs import WorkflowSpec, parse_workflow
-
-    data = {
-        k: v
-        for k, v in workflow_spec.items()
-        if k in WorkflowSpec.model_fields and not _is_output(v)
-    }
-    try:
-        parameters = handler_parameters(parse_workflow(data), base_dir)
-    except DhKfpError:
-        return
-    given = inputs if inputs is not None else {}
-    if not isinstance(given, Mapping):
-        return  # the Run's check says what inputs must be
-    problems = input_problems(given, parameters, unknown=_is_output)
-    if problems:
-        raise SpecError(f"run of workflow {workflow!r}", problems)
-
-
-def _read_entity(path: Path, subject: str) -> Any:
-    import json
-
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(
-            subject, [FieldProblem("", f"cannot read {path}: {exc.strerror}")]
-        ) from None
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise SpecError(
-            subject, [FieldProblem("", f"{path} is not valid JSON/YAML: {exc}")]
-        ) from None
 
 
 # ---- the library form --------------------------------------------------------------------
