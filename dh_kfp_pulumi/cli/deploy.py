@@ -12,10 +12,11 @@ import json
 import os
 import sys
 
-from dh_kfp_pulumi import engine
-from dh_kfp_pulumi.engine import props as engine_props
-from dh_kfp_pulumi.engine.state import ENV_STATE_DIR
 from dh_kfp_pulumi.errors import DhKfpError
+
+# engine.state.ENV_STATE_DIR; named here so `dh-kfp --help` imports no Pulumi (a test
+# keeps the two equal)
+ENV_STATE_DIR = "DH_KFP_STATE_DIR"
 
 DEFAULT_STACK = "local"  # as `dh-kfp plan`: the embedded server's stack
 
@@ -76,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _outputs(args: argparse.Namespace) -> int:
+    from dh_kfp_pulumi import engine  # Pulumi's runtime: only when deploying
+    from dh_kfp_pulumi.engine import props as engine_props
     path = engine.state_file(args.program_dir, args.stack, args.state_dir)
     if not path.exists():
         raise DhKfpError(
@@ -113,6 +116,7 @@ def _no_output(args: argparse.Namespace, exports: dict) -> int:
 def confirm_destroy(args: argparse.Namespace, stdin=None, out=None) -> bool:
     """On a terminal, `destroy` asks first, as `pulumi destroy` does; --yes skips it.
     Elsewhere (scripts, CI) it goes ahead, as `--yes` would."""
+    from dh_kfp_pulumi import engine  # Pulumi's runtime: only when deploying
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     if args.yes or not stdin.isatty():
@@ -134,6 +138,7 @@ def confirm_destroy(args: argparse.Namespace, stdin=None, out=None) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dh_kfp_pulumi import engine  # Pulumi's runtime: only when deploying
     overrides: dict[str, object] = {}
     for item in args.config:
         key, sep, value = item.partition("=")

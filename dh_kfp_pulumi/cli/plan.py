@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dh_kfp_pulumi.engine.mocks import PlanError, run_with_mocks
 from dh_kfp_pulumi.errors import FieldProblem
 
 KIND_ORDER = ("workflow", "job", "task", "run")
@@ -68,6 +67,7 @@ def register(subparsers: Any) -> None:
 
 
 def _main(args: Any) -> int:
+    from dh_kfp_pulumi.engine.mocks import PlanError  # pulumi: only when planning
     overrides = {}
     for item in args.config:
         key, sep, value = item.partition("=")
@@ -347,6 +347,7 @@ def plan_program(
 ) -> Plan:
     """Run the program with the stack's config under mocks; what it declared, checked."""
     from dh_kfp_pulumi.backends import NAMESPACE, config_from_mapping
+    from dh_kfp_pulumi.engine.mocks import PlanError, run_with_mocks  # pulumi: only when planning
     from dh_kfp_pulumi.engine.project import Secret, find_project, load_stack_config
 
     main = _main_file(Path(program))
@@ -384,6 +385,7 @@ def plan_program(
 
 
 def _main_file(program: Path) -> Path:
+    from dh_kfp_pulumi.engine.mocks import PlanError  # pulumi: only when planning
     program = program.expanduser().resolve()
     main = program / "__main__.py" if program.is_dir() else program
     if not main.is_file():

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from resources_kit import REPO, TOKEN, write_project
 
-from dh_kfp_pulumi.cli.plan import PlanMocks, plan_program, run_with_mocks
+from dh_kfp_pulumi.cli.plan import PlanMocks, plan_program
+from dh_kfp_pulumi.engine.mocks import run_with_mocks
 from dh_kfp_pulumi.errors import DhKfpError
 
 PARKING = REPO / "examples" / "parking"
