@@ -32,7 +32,7 @@ from kfp import dsl as kfp_dsl
 from kfp.dsl.types import type_utils
 
 from dh_kfp_pulumi import components, dsl
-from dh_kfp_pulumi.errors import BuildError, DhKfpError, FieldProblem, SourceError, SpecError
+from dh_kfp_pulumi.errors import BuildError, DhKfpError, SourceError
 from dh_kfp_pulumi.naming import pipeline_name
 from dh_kfp_pulumi.parameters import (  # noqa: F401 - build's callers name them here
     PARAMETER_TYPES,
@@ -41,6 +41,7 @@ from dh_kfp_pulumi.parameters import (  # noqa: F401 - build's callers name them
     input_problems,
     ir_parameters,
 )
+from dh_kfp_pulumi.platform import PodPlan, pod_plan, secret_env_clashes
 from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
 
 __all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
@@ -87,7 +88,7 @@ def build_workflow(
             base_dir=base_dir,
             workflow_image=workflow.image_ref(),
             default_image=default_image,
-            pod=_pod_plan(task, profiles, workflow.labels, image_pull_secrets),
+            pod=pod_plan(task, profiles, workflow.labels, image_pull_secrets),
         )
 
         def body(*args: Any) -> None:
@@ -204,7 +205,7 @@ def build_function_job(
             base_dir=base_dir,
             workflow_image=None,
             default_image=default_image,
-            pod=_pod_plan(task, profiles, (), image_pull_secrets),  # labels: the step's
+            pod=pod_plan(task, profiles, (), image_pull_secrets),  # labels: the step's
         )
 
         def body(*args: Any) -> None:
@@ -297,36 +298,6 @@ _LIBRARY_DIRS = (
 )
 
 
-@dataclass
-class _PodPlan:
-    settings: PodSettings | None
-    labels: tuple[str, ...]
-    image_pull_secrets: tuple[str, ...]
-
-
-def _pod_plan(
-    task: TaskSpec | PodSettings | None,
-    profiles: Mapping[str, Any] | None,
-    labels: Sequence[str],
-    image_pull_secrets: Sequence[str],
-) -> _PodPlan | None:
-    """What every step gets from the Task, the workflow's labels and pull secrets; None if nothing."""
-    settings = task
-    if task is not None:
-        fields = set(PodSettings.model_fields)
-        if not any(v not in (None, [], {}) for v in task.model_dump(include=fields).values()):
-            settings = None
-    labels = tuple(labels or ())
-    pull = tuple(image_pull_secrets or ())
-    if settings is None and not labels and not pull:
-        return None
-    if settings is not None:
-        from dh_kfp_pulumi.specs.profiles import resolve_profile
-
-        settings = resolve_profile(settings, profiles or {})
-    return _PodPlan(settings, labels, pull)
-
-
 class _Session:
     """The StepFactory of one build: the project's functions, resolved on first use."""
 
@@ -337,7 +308,7 @@ class _Session:
         base_dir: str | os.PathLike[str],
         workflow_image: str | None,
         default_image: str | None,
-        pod: _PodPlan | None,
+        pod: PodPlan | None,
     ):
         self._specs: dict[str, FunctionSpec] = {}
         for spec in functions:
@@ -375,14 +346,14 @@ class _Session:
             raise BuildError(f"{call.label}: {exc}") from None
         task.set_display_name(call.name)
         if self._pod is not None and self._pod.settings is not None:
-            _secret_env_clashes(self._specs[call.function], self._pod.settings)
+            secret_env_clashes(self._specs[call.function], self._pod.settings)
         for name, value in function.envs:
             task.set_env_variable(name, value)
         function_labels = self._specs[call.function].labels
         if self._pod is not None or function_labels:
             from dh_kfp_pulumi.platform import apply_pod_settings
 
-            pod = self._pod or _PodPlan(None, (), ())
+            pod = self._pod or PodPlan(None, (), ())
             apply_pod_settings(
                 task,
                 pod.settings or PodSettings(),
@@ -398,29 +369,6 @@ class _Session:
         if found is None:
             found = self._resolved[name] = step_function(self._specs[name], self._base_dir)
         return found
-
-
-def _secret_env_clashes(function: FunctionSpec, settings: PodSettings) -> None:
-    """A Task secret (`name:KEY`, `name:key=ENV`) setting an env var the function's `envs`
-    set too is an error naming both: the step would get the variable twice, once from the
-    Secret and once as a plain value, and which one wins is nobody's decision."""
-    envs = {e.name: i for i, e in enumerate(function.envs)}
-    problems = [
-        FieldProblem(
-            f"secrets[{i}]",
-            f"sets env var {ref.env}, which function {function.name!r} also sets in its "
-            f"envs[{envs[ref.env]}]; a step cannot take both: drop one of the two, or give "
-            "the Secret's key another variable name with 'name:key=ENV'",
-            entry,
-            True,
-        )
-        for i, (entry, ref) in enumerate(
-            zip(settings.secrets or [], settings.secret_refs(), strict=True)
-        )
-        if ref.env is not None and ref.env in envs
-    ]
-    if problems:
-        raise SpecError("task", problems)
 
 
 def step_function(spec: FunctionSpec, base_dir: str | os.PathLike[str]) -> components.StepFunction:

@@ -7,12 +7,15 @@ would write by hand, so the compiled IR is exactly what such a pipeline gets and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.specs import FunctionSpec, TaskSpec
 from dh_kfp_pulumi.specs.pod import (
     NodeSelectorTerm,
     PodSettings,
@@ -214,3 +217,62 @@ def _pull_secrets(names: Sequence[str]) -> list[str]:
 
 
 __all__ = ["DEFAULT_GPU_TYPE", "apply_pod_settings"]
+
+
+# ---- what every step of a build gets ------------------------------------------------------
+
+
+@dataclass
+class PodPlan:
+    """What every step of one build gets: the Task's settings (profile resolved), the
+    workflow's labels and the image pull secrets."""
+
+    settings: PodSettings | None
+    labels: tuple[str, ...]
+    image_pull_secrets: tuple[str, ...]
+
+
+def pod_plan(
+    task: TaskSpec | PodSettings | None,
+    profiles: Mapping[str, Any] | None,
+    labels: Sequence[str],
+    image_pull_secrets: Sequence[str],
+) -> PodPlan | None:
+    """What every step gets from the Task, the workflow's labels and pull secrets; None if nothing."""
+    settings = task
+    if task is not None:
+        fields = set(PodSettings.model_fields)
+        if not any(v not in (None, [], {}) for v in task.model_dump(include=fields).values()):
+            settings = None
+    labels = tuple(labels or ())
+    pull = tuple(image_pull_secrets or ())
+    if settings is None and not labels and not pull:
+        return None
+    if settings is not None:
+        from dh_kfp_pulumi.specs.profiles import resolve_profile
+
+        settings = resolve_profile(settings, profiles or {})
+    return PodPlan(settings, labels, pull)
+
+
+def secret_env_clashes(function: FunctionSpec, settings: PodSettings) -> None:
+    """A Task secret (`name:KEY`, `name:key=ENV`) setting an env var the function's `envs`
+    set too is an error naming both: the step would get the variable twice, once from the
+    Secret and once as a plain value, and which one wins is nobody's decision."""
+    envs = {e.name: i for i, e in enumerate(function.envs)}
+    problems = [
+        FieldProblem(
+            f"secrets[{i}]",
+            f"sets env var {ref.env}, which function {function.name!r} also sets in its "
+            f"envs[{envs[ref.env]}]; a step cannot take both: drop one of the two, or give "
+            "the Secret's key another variable name with 'name:key=ENV'",
+            entry,
+            True,
+        )
+        for i, (entry, ref) in enumerate(
+            zip(settings.secrets or [], settings.secret_refs(), strict=True)
+        )
+        if ref.env is not None and ref.env in envs
+    ]
+    if problems:
+        raise SpecError("task", problems)
