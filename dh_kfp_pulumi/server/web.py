@@ -33,7 +33,7 @@ from dh_kfp_pulumi.server import ir
 from dh_kfp_pulumi.server.store import ACTIVE_STATES
 
 if TYPE_CHECKING:
-    from dh_kfp_pulumi.server.app import ServerContext
+    from dh_kfp_pulumi.server.context import ServerContext
 
 log = logging.getLogger("dh_kfp_pulumi.server.web")
 
