@@ -118,3 +118,20 @@ def _source_fields(spec: Any) -> dict[str, Any]:
         "base64": None,
         "source_origin": spec.source_origin,
     }
+
+
+def resolve_parsed(spec: Any, base_dir: str | os.PathLike[str] | None, subject: str) -> Any:
+    """A parsed Function/Workflow spec with its `code_src` read (or `base64` decoded) into
+    `code`, as `resolve_sources` does for props, without parsing it again; SpecError
+    (`subject`) naming the field when the source cannot be read."""
+    from dh_kfp_pulumi import source
+    from dh_kfp_pulumi.errors import DhKfpError
+
+    field = next((k for k in ("code_src", "base64") if isinstance(getattr(spec, k), str)), None)
+    if field is None:
+        return spec
+    try:
+        return source.resolve_spec(spec, base_dir)
+    except DhKfpError as exc:
+        value = getattr(spec, field)
+        raise SpecError(subject, [FieldProblem(field, str(exc), value, field == "code_src")]) from None

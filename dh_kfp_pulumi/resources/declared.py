@@ -50,10 +50,10 @@ def resolved_props(
     """Spec props with the source read into `code`; Output values pass through unchecked.
 
     The spec is parsed now, so a bad declaration fails the program at the line that made
-    it; the source is read by reconcile's `resolve_sources` / `resolve_function`, as the
-    Terraform provider reads it.
+    it; the source is read into that spec by reconcile's `resolve_parsed` (what
+    `resolve_sources` does for props, as the Terraform provider reads them).
     """
-    from dh_kfp_pulumi.reconcile import resolve_function, resolve_sources
+    from dh_kfp_pulumi.reconcile.sources import resolve_parsed
 
     deferred = {k: v for k, v in data.items() if is_output(v)}
     fixed = [k for k in deferred if k in SOURCE_FIELDS]
@@ -66,10 +66,9 @@ def resolved_props(
             ],
         )
     plain = {k: v for k, v in data.items() if k not in deferred}
-    spec = parse(plain, project=project)
-    resolve = resolve_sources if what == "workflow" else resolve_function
-    resolved = resolve(spec.model_dump(mode="json"), base_dir)
-    props = type(spec).model_validate(resolved).model_dump(mode="json", exclude_defaults=True)
+    spec = parse(plain, project=project)  # parsed once: the source is read into this spec
+    resolved = resolve_parsed(spec, base_dir, f"{what} {spec.name!r}")
+    props = resolved.model_dump(mode="json", exclude_defaults=True)
     props.update(deferred)
     return props
 
