@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,7 +94,34 @@ def retry_policy() -> Any:
                  raise_on_status=False, raise_on_redirect=False)
 
 
+# One client per KFP and settings in a process: a provider server answers every call of a
+# deployment, and each new kfp.Client costs a health check and a connection pool.
+_CLIENTS: dict[tuple[Any, ...], KfpApis] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def make_client(
+    host: str, config: BackendConfig, translate: Callable[[BaseException, str], BackendError]
+) -> KfpApis:
+    """The process's kfp.Client for `host` and these settings, made (and health-checked) on
+    first use."""
+    key = (host, config.namespace, config.token, config.verify_ssl, config.request_timeout)
+    with _CLIENTS_LOCK:
+        found = _CLIENTS.get(key)
+    if found is not None:
+        return found
+    made = _new_client(host, config, translate)
+    with _CLIENTS_LOCK:
+        return _CLIENTS.setdefault(key, made)
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (a test that restarts its server on another port)."""
+    with _CLIENTS_LOCK:
+        _CLIENTS.clear()
+
+
+def _new_client(
     host: str, config: BackendConfig, translate: Callable[[BaseException, str], BackendError]
 ) -> KfpApis:
     """A kfp.Client for `host` whose constructor health check fails fast and clearly.
