@@ -143,7 +143,10 @@ class Plan:
         for message in self.messages:
             lines.append(f"  program: {message}")
         if self.others:
-            shown = ", ".join(f"{name} ({typ})" for typ, name in self.others)
+            # by name: Pulumi registers resources concurrently, so their order varies
+            shown = ", ".join(
+                f"{name} ({typ})" for typ, name in sorted(self.others, key=lambda o: (o[1], o[0]))
+            )
             lines.append(f"  also declared: {shown}")
         counts = ", ".join(
             f"{n} {kind}{'s' if n != 1 else ''}"
