@@ -106,6 +106,8 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
     if own:
         spec_hash, build_problems = _own_build_hash(news, task_spec, config, problems)
         problems += build_problems
+    elif not problems:
+        problems += _workflow_input_problems(news, config)
     inputs["spec_hash"] = "" if problems else spec_hash
     return inputs, problems
 
@@ -141,23 +143,30 @@ def _own_build_hash(
         result = wf.build_specs(*specs, task_spec, config=config)
     except Exception as exc:  # noqa: BLE001 - a build error is a check failure
         return "", wf.problems_of_build(exc)
-    return result.spec_hash, _parameter_problems(news.get("inputs") or {}, result.parameters)
+    return result.spec_hash, _parameter_problems(news.get("inputs") or {}, result)
 
 
-def _parameter_problems(
-    inputs: Mapping[str, Any], parameters: Mapping[str, str]
-) -> list[FieldProblem]:
-    known = sorted(parameters)
-    return [
-        FieldProblem(
-            f"inputs.{key}",
-            f"not a parameter of the pipeline; its parameters: {', '.join(known) or '(none)'}",
-            inputs[key],
-            True,
-        )
-        for key in inputs
-        if key not in parameters
-    ]
+def _parameter_problems(inputs: Mapping[str, Any], result: Any) -> list[FieldProblem]:
+    """The inputs against the compiled pipeline's parameters (its IR's root inputs)."""
+    from dh_kfp_pulumi.build import input_problems, ir_parameters
+
+    return input_problems(inputs, ir_parameters(result.yaml), unknown=is_unknown)
+
+
+def _workflow_input_problems(news: Mapping[str, Any], config: BackendConfig) -> list[FieldProblem]:
+    """Without pod settings, a given `workflow_spec` still tells the pipeline's parameters:
+    its build (the workflow's own, memoized) checks the inputs; unknown values skip it."""
+    ws, run_inputs = news.get("workflow_spec"), news.get("inputs")
+    if not isinstance(ws, Mapping) or is_unknown(run_inputs):
+        return []
+    specs, spec_problems, complete = wf.parse_specs(ws, prefix="workflow_spec.")
+    if spec_problems or not complete or specs is None:
+        return spec_problems
+    try:
+        result = wf.build_specs(*specs, config=config)
+    except Exception as exc:  # noqa: BLE001 - a build error is a check failure
+        return wf.problems_of_build(exc, "workflow_spec")
+    return _parameter_problems(run_inputs or {}, result)
 
 
 # ---- the version the task runs -----------------------------------------------------------
