@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from dh_kfp_pulumi.backends import connect, convert
+from dh_kfp_pulumi.backends import connect, convert, paging, waiting
 from dh_kfp_pulumi.backends.config import BackendConfig
 from dh_kfp_pulumi.backends.models import (
     ApiError,
@@ -332,25 +330,9 @@ class Backend:
         progress: Callable[[Run], None] | None = None,
     ) -> Run:
         """Poll until the run reaches a terminal state (CANCELED included); `progress` is
-        called with each run read.
-
-        Raises BackendError on timeout (the run goes on in KFP).
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            run = self.get_run(run_id)
-            if progress is not None:
-                progress(run)
-            if run.terminal:
-                return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise BackendError(
-                    f"run {run.name!r} ({run_id}) is still {run.state} after {timeout:g}s; "
-                    f"it goes on in KFP: {self.run_url(run_id)}"
-                )
-            pause = poll if deadline is None else min(poll, max(deadline - time.monotonic(), 0))
-            time.sleep(pause)
-            poll = min(poll * 1.5, max_poll)
+        called with each run read. Raises BackendError on timeout (the run goes on in KFP)."""
+        return waiting.wait_run(self, run_id, timeout=timeout, poll=poll, max_poll=max_poll,
+                                progress=progress)
 
     # -- recurring runs --
 
@@ -460,18 +442,4 @@ class Backend:
     def _pages(
         self, operation: str, fetch: Callable[[connect.KfpApis, str], Any], attribute: str
     ) -> Iterator[Any]:
-        token = ""
-        seen: set[str] = set()
-        while True:
-            page = self._call(operation, functools.partial(_fetch_page, fetch, token=token))
-            yield from getattr(page, attribute, None) or []
-            token = page.next_page_token or ""
-            if not token or token in seen:
-                return
-            seen.add(token)
-
-
-def _fetch_page(
-    fetch: Callable[[connect.KfpApis, str], Any], apis: connect.KfpApis, token: str
-) -> Any:
-    return fetch(apis, token)
+        return paging.pages(self._call, operation, fetch, attribute)

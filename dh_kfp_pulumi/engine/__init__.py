@@ -30,7 +30,6 @@ from dh_kfp_pulumi.engine.deploy import (
     DeploymentError,
     Result,
     Step,
-    delete_order,
 )
 from dh_kfp_pulumi.engine.display import Printer
 from dh_kfp_pulumi.engine.project import (
@@ -47,6 +46,7 @@ from dh_kfp_pulumi.engine.state import (
     StateError,
     StateStore,
     default_state_dir,
+    delete_order,
 )
 
 PathLike = str | os.PathLike[str]

@@ -11,13 +11,15 @@ file is written after every step, and the step in flight is recorded so an inter
 deployment is reported next time. A preview checks and diffs only; `refresh` reads each
 resource and keeps what the provider reports (an empty id drops it); `destroy` deletes
 everything, dependents first.
+
+This module is the deployment's side facing the program (the monitor's registrations) and
+its operations; `steps.StepRunner` takes each step, `ledger.Ledger` writes the state.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from pulumi.runtime.proto import engine_pb2, resource_pb2
@@ -27,9 +29,11 @@ from dh_kfp_pulumi.engine.display import Printer
 from dh_kfp_pulumi.engine.ledger import Ledger
 from dh_kfp_pulumi.engine.program import Engine, Monitor, run_program, unsupported_options
 from dh_kfp_pulumi.engine.project import Project, StackConfig
-from dh_kfp_pulumi.engine.provider import ProviderError, ProviderProcess
+from dh_kfp_pulumi.engine.provider import ProviderError
 from dh_kfp_pulumi.engine.result import STACK_TYPE, Result, Step
-from dh_kfp_pulumi.engine.state import ResourceState, StateStore, delete_order, now
+from dh_kfp_pulumi.engine.state import ResourceState, StateStore, now
+from dh_kfp_pulumi.engine.steps import Refused as _Refused
+from dh_kfp_pulumi.engine.steps import StepRunner
 from dh_kfp_pulumi.errors import DhKfpError
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
@@ -41,10 +45,6 @@ class DeploymentError(DhKfpError):
     def __init__(self, message: str, result: Result):
         super().__init__(message)
         self.result = result
-
-
-class _Refused(DhKfpError):
-    """Raised into the program for a registration the engine does not carry out."""
 
 
 class Deployment:
@@ -60,7 +60,7 @@ class Deployment:
         self._started = time.monotonic()
         self._lock = self.ledger.lock  # the ledger, the steps and errors
         self._step_lock = threading.Lock()  # one step at a time
-        self._provider: ProviderProcess | None = None
+        self.runner = StepRunner(self)
         self._step_failed = False
         self._closed = False
         self._interrupted = list(self.state.pending_operations)
@@ -83,14 +83,14 @@ class Deployment:
             if refresh or self.operation == "refresh":
                 self.refresh()
                 if self.operation == "refresh" and not self.errors:
-                    self._close_provider()
+                    self.runner.close()
                     self.refresh_exports()
             if self.operation in ("up", "preview") and not self.errors:
                 self.update()
             elif self.operation == "destroy" and not self.errors:
                 self.destroy()
         finally:
-            self._close_provider()
+            self.runner.close()
         self.state.last_update = {"operation": self.operation, "finished": now(),
                                   "result": "failed" if self.errors else "succeeded"}
         if self.persist:
@@ -115,7 +115,7 @@ class Deployment:
             if not entry.custom:
                 continue
             try:
-                new_id, outputs, inputs = self._provider_process().read(
+                new_id, outputs, inputs = self.runner.provider().read(
                     entry.urn, entry.name, entry.type, entry.id, entry.outputs, entry.inputs)
             except ProviderError as exc:
                 self._error(str(exc))
@@ -176,7 +176,7 @@ class Deployment:
         # Old copies left by an earlier, failed deployment go first, as Pulumi's do.
         leftovers = list(self.ledger.pending)
         if leftovers and not self.preview:
-            self._delete_all(leftovers)
+            self.runner.delete_all(leftovers)
             if self.errors:
                 return
         failure = run_program(
@@ -190,11 +190,11 @@ class Deployment:
             self._error(failure)
         if self.errors:
             return  # like Pulumi: nothing is deleted after a failed program or step
-        self._delete_all(self.ledger.condemned())
+        self.runner.delete_all(self.ledger.condemned())
 
     def destroy(self) -> None:
         self.ledger.begin_destroy()
-        self._delete_all(list(self.state.resources))
+        self.runner.delete_all(list(self.state.resources))
         if not self.errors:
             with self._lock:
                 self.state.exports = {}
@@ -224,13 +224,13 @@ class Deployment:
             news = P.from_struct(request.object)
             old = self.ledger.old.get(urn)
             if not request.custom:
-                return self._component(request, urn, news, old)
+                return self.runner.component(request, urn, news, old)
             if request.provider or not request.type.startswith(DYNAMIC_PREFIX):
                 self._fail(
                     f"{request.type} {request.name!r} is not a Pulumi dynamic resource: its "
                     "provider plugin runs only under the Pulumi CLI (`pulumi up`). dh-kfp's "
                     "offline engine deploys dynamic resources and components only.")
-            return self._custom(request, urn, news, old)
+            return self.runner.custom(request, urn, news, old)
 
     def register_outputs(self, request: Any) -> None:
         outputs = P.from_struct(request.outputs)
@@ -266,145 +266,7 @@ class Deployment:
         self._step_failed = True
         return _Refused(message)
 
-    # ---- steps ------------------------------------------------------------------------------
-
-    def _component(self, request: Any, urn: str, news: P.Props,
-                   old: ResourceState | None) -> Any:
-        op = "create" if old is None else ("same" if old.inputs == news else "update")
-        with self._lock:
-            self.ledger.record(self._entry(request, urn, inputs=news,
-                                     outputs=old.outputs if old else {}))
-            self._done(Step(op, urn, request.type, custom=False,
-                            keys=tuple(P.changed_keys(old.inputs, news)) if old else ()))
-            if self.persist:
-                self.ledger.save()
-        return resource_pb2.RegisterResourceResponse(urn=urn, object=P.to_struct({}))
-
-    def _custom(self, request: Any, urn: str, news: P.Props, old: ResourceState | None) -> Any:
-        provider = self._provider_process()
-        name, type_ = request.name, request.type
-        ignore = list(request.ignoreChanges)
-        if old is not None and ignore:
-            news = P.apply_ignore_changes(news, old.inputs, ignore)
-        try:
-            inputs, failures = provider.check(urn, name, type_, old.inputs if old else {}, news)
-        except ProviderError as exc:
-            self._fail(str(exc))
-        if failures:
-            self._fail(f"{type_} {name!r} has invalid inputs:\n" + "\n".join(
-                f"    {prop + ': ' if prop else ''}{reason}" for prop, reason in failures))
-        keys: tuple[str, ...]
-        replaces: tuple[str, ...]
-        if old is None:
-            op, keys, replaces, dbr = "create", (), (), False
-        else:
-            try:
-                diff = provider.diff(urn, name, type_, old.id, old.outputs, inputs, old.inputs,
-                                     ignore)
-            except ProviderError as exc:
-                self._fail(str(exc))
-            keys = diff.keys or tuple(P.changed_keys(old.inputs, inputs))
-            changes = diff.changes if diff.changes is not None else bool(keys)
-            replaces = tuple(diff.replaces)
-            triggers = list(request.replaceOnChanges)
-            if "*" in triggers:
-                replaces = tuple(sorted(set(replaces) | set(keys)))
-            else:
-                replaces = tuple(sorted(set(replaces) | (set(keys) & set(triggers))))
-            op = "same" if not changes else ("replace" if replaces else "update")
-            if not changes:
-                keys, replaces = (), ()
-            dbr = (request.deleteBeforeReplace if request.deleteBeforeReplaceDefined
-                   else diff.delete_before_replace)
-        step = Step(op, urn, type_, keys=tuple(keys), replaces=tuple(replaces))
-        secret_outputs = list(request.additionalSecretOutputs)
-
-        if self.preview:
-            outputs = old.outputs if old is not None and op == "same" else inputs
-            id_ = old.id if old is not None and op in ("same", "update") else ""
-            with self._lock:
-                self.ledger.record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
-                self._done(step)
-            return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
-                                                         object=P.to_struct(outputs))
-
-        if old is None:  # op == "create"
-            id_, outputs = self._mutate("create", urn, lambda: provider.create(
-                urn, name, type_, inputs, secret_outputs))
-        elif op == "same":
-            id_, outputs = old.id, old.outputs
-        elif op == "update":
-            id_ = old.id
-            outputs = self._mutate("update", urn, lambda: provider.update(
-                urn, name, type_, old.id, old.outputs, inputs, old.inputs, secret_outputs,
-                ignore))
-        else:  # replace
-            if old.protect:
-                self._fail(f"{type_} {name!r} must be replaced ({', '.join(replaces)}) but is "
-                           "protected; set protect=False and run up again")
-            if dbr:
-                if not old.retain_on_delete:
-                    self._mutate("delete", urn, lambda: provider.delete(
-                        urn, name, type_, old.id, old.outputs, old.inputs))
-                with self._lock:
-                    self.ledger.seen.add(urn)  # the old one is gone from the state
-                    self.ledger.save()
-            id_, outputs = self._mutate("create", urn, lambda: provider.create(
-                urn, name, type_, inputs, secret_outputs))
-            if not dbr:
-                old.delete = True
-                with self._lock:
-                    self.ledger.pending.append(old)
-        with self._lock:
-            self.ledger.record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
-            self._done(step)
-            self.ledger.save()
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
-                                                     object=P.to_struct(outputs))
-
-    def _delete_all(self, entries: Sequence[ResourceState]) -> None:
-        for entry in delete_order(entries):
-            if entry.type == STACK_TYPE and self.operation != "destroy":
-                continue
-            op = "delete-replaced" if entry.delete else "delete"
-            step = Step(op, entry.urn, entry.type, custom=entry.custom)
-            if self.preview:
-                self._done(step)
-                continue
-            if entry.protect:
-                self._error(f"{entry.type} {entry.name!r} is protected and cannot be deleted; "
-                            "set protect=False and run up first")
-                return
-            if entry.custom and not entry.retain_on_delete:
-                try:
-                    self._mutate("delete", entry.urn, lambda e=entry: self._provider_process()
-                                 .delete(e.urn, e.name, e.type, e.id, e.outputs, e.inputs))
-                except _Refused:
-                    return
-            with self._lock:
-                self.ledger.forget(entry)
-                self._done(step)
-                self.ledger.save()
-
-    def _mutate(self, op: str, urn: str, call: Any) -> Any:
-        """A provider call that changes KFP, recorded in the state while it runs."""
-        with self.ledger.operation(op, urn):
-            try:
-                return call()
-            except ProviderError as exc:
-                self._fail(str(exc))
-
     # ---- bookkeeping ------------------------------------------------------------------------
-
-    def _entry(self, request: Any, urn: str, *, id_: str = "", inputs: P.Props,
-               outputs: P.Props) -> ResourceState:
-        return ResourceState(
-            urn=urn, type=request.type, custom=bool(request.custom), id=id_,
-            parent=request.parent or "", inputs=inputs, outputs=outputs,
-            dependencies=list(request.dependencies),
-            property_dependencies={k: list(v.urns)
-                                   for k, v in request.propertyDependencies.items()},
-            protect=bool(request.protect), retain_on_delete=bool(request.retainOnDelete))
 
     def _done(self, step: Step) -> None:
         self.steps.append(step)
@@ -433,23 +295,3 @@ class Deployment:
             if parent_type != STACK_TYPE:
                 qualified = f"{parent_type}${type_}"
         return f"urn:pulumi:{self.stack}::{self.project.name}::{qualified}::{name}"
-
-    def _provider_process(self) -> ProviderProcess:
-        with self._lock:
-            if self._provider is None:
-                try:
-                    provider = ProviderProcess(
-                        self.project.program, self.project.name, self.config.values,
-                        self.config.secret_keys,
-                        self.store.path.with_suffix(".provider.log"),
-                        on_message=self._provider_message)
-                    provider.configure(self.config.values, self.config.secret_keys)
-                except ProviderError as exc:
-                    self._fail(str(exc))
-                self._provider = provider
-            return self._provider
-
-    def _close_provider(self) -> None:
-        if self._provider is not None:
-            self._provider.close()
-            self._provider = None
