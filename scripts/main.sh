@@ -9,6 +9,10 @@ python3 -m venv .venv
 # The k8s extra too: README's `dh-kfp plan examples/parking --stack prod` runs the dev/prod
 # program, which makes pulumi-kubernetes objects.
 .venv/bin/python -m pip install --quiet -e '.[k8s]'
+# Go's own install directory, where a shell that did not set PATH up still has it.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
 # The Pulumi CLI from its Go module (cached after the first build: about 4 minutes).
 if command -v go >/dev/null 2>&1 && [[ -z "${DH_KFP_NO_ENGINES:-}" ]]; then
   DH_KFP_ENGINES=pulumi ./scripts/engines.sh

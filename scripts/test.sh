@@ -9,6 +9,10 @@ python3 -m venv .venv
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed; its test will skip and say so"
 fi
+# Go's own install directory, where a shell that did not set PATH up still has it.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
 # The real engines (Pulumi CLI, OpenTofu, ...) from their Go modules, wherever Go exists;
 # cached outside the checkout, so only the first run on a machine pays for the builds.
 if command -v go >/dev/null 2>&1; then
