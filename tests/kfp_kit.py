@@ -74,3 +74,16 @@ def until(what: str, fn: Any, timeout: float = 60.0) -> Any:
             return value
         assert time.monotonic() < deadline, f"never: {what}"
         time.sleep(0.2)
+
+
+def files_without(value: str, *roots: Any) -> int:
+    """Assert that no file under `roots` holds `value`; how many files were read."""
+    from pathlib import Path
+
+    searched = 0
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if path.is_file():
+                searched += 1
+                assert value.encode() not in path.read_bytes(), path
+    return searched

@@ -18,6 +18,7 @@ from typing import Any
 from pulumi import Output
 
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
+from dh_kfp_pulumi.pulumi_internals import event_loop
 
 PLAIN_FIELDS = ("inputs", "parameters", "envs", "labels", "description")
 
@@ -45,9 +46,8 @@ def _walk(subject: str, path: str, value: Any) -> Any:
 
 
 def _checked(subject: str, path: str, output: Output) -> Output:
-    from dh_kfp_pulumi.resources.project import _loop
-
-    secret_future: asyncio.Future[bool] = asyncio.ensure_future(output.is_secret(), loop=_loop())
+    secret_future: asyncio.Future[bool] = asyncio.ensure_future(output.is_secret(),
+                                                                loop=event_loop())
     secretness: Output[bool] = Output.from_input(secret_future)
 
     def plain(pair: list[Any]) -> Any:

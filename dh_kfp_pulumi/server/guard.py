@@ -93,11 +93,10 @@ class Guard:
         if refusal is not None:
             await _answer(send, *refusal)
             return
-        if self.token and scope["method"] == "GET" and scope["path"] == "/":
-            given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-            if given and hmac.compare_digest(given[0], self.token):
-                await _login(send, self.token)
-                return
+        given = _login_token(scope)
+        if self.token and given is not None and hmac.compare_digest(given, self.token):
+            await _login(send, self.token)
+            return
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: dict, headers: dict[str, str],
@@ -130,10 +129,16 @@ class Guard:
             key, _, value = part.strip().partition("=")
             if key == COOKIE and hmac.compare_digest(value, self.token):
                 return True
-        if scope["method"] == "GET" and scope["path"] == "/":
-            given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-            return given is not None and hmac.compare_digest(given[0], self.token)
-        return False
+        given = _login_token(scope)
+        return given is not None and hmac.compare_digest(given, self.token)
+
+
+def _login_token(scope: dict) -> str | None:
+    """The `token` of a `GET /?token=...` (the web page's login), else None."""
+    if scope["method"] != "GET" or scope["path"] != "/":
+        return None
+    given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return given[0] if given else None
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kfp_kit import kfp_client, stats  # noqa: E402
+from kfp_kit import files_without, kfp_client, stats  # noqa: E402
 from pulumi_cli_kit import ADDER, PULUMI, SKIP_REASON, Cli, write_project  # noqa: E402
 
 from dh_kfp_pulumi import reconcile  # noqa: E402
@@ -137,13 +137,7 @@ def test_a_secret_token_reaches_no_state_log_or_server_file(tmp_path, kfp_server
     cli("destroy", "--yes")
 
     assert all(TOKEN not in text for text in cli.transcript)
-    searched = 0
-    for root in (cli.home, cli.backend, project, kfp_server.data_dir):
-        for path in Path(root).rglob("*"):
-            if path.is_file():
-                searched += 1
-                assert TOKEN.encode() not in path.read_bytes(), path
-    assert searched > 5
+    assert files_without(TOKEN, cli.home, cli.backend, project, kfp_server.data_dir) > 5
 
 
 # --- d. parallelism ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kfp_kit import writes  # noqa: E402
+from kfp_kit import files_without, writes  # noqa: E402
 from pulumi_cli_kit import PULUMI, SKIP_REASON, Cli, write_project  # noqa: E402
 
 from dh_kfp_pulumi import engine  # noqa: E402
@@ -37,13 +37,7 @@ BODY = ("cfg = pulumi.Config('canary')\n"
 
 
 def stores_clean(*roots: Path) -> int:
-    searched = 0
-    for root in roots:
-        for path in Path(root).rglob("*"):
-            if path.is_file():
-                searched += 1
-                assert CANARY.encode() not in path.read_bytes(), path
-    return searched
+    return files_without(CANARY, *roots)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
