@@ -20,15 +20,16 @@ import hashlib
 import inspect
 import json
 import os
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kfp import compiler as kfp_compiler
+import yaml
+from google.protobuf import json_format
 from kfp import dsl as kfp_dsl
+from kfp.compiler import pipeline_spec_builder as kfp_builder
 from kfp.dsl.types import type_utils
 
 from dh_kfp_pulumi import components, dsl
@@ -44,7 +45,13 @@ from dh_kfp_pulumi.parameters import (  # noqa: F401 - build's callers name them
 from dh_kfp_pulumi.platform import PodPlan, pod_plan, secret_env_clashes
 from dh_kfp_pulumi.specs import FunctionSpec, PodSettings, TaskSpec, WorkflowSpec
 
-__all__ = ["BuildResult", "build_function_job", "build_workflow", "pipeline_name"]
+__all__ = [
+    "BuildResult",
+    "build_function_job",
+    "build_workflow",
+    "pipeline_name",
+    "spec_hash_of",
+]
 
 HEADER_PREFIX = "# dh-kfp-pulumi"
 
@@ -56,7 +63,7 @@ class BuildResult:
     """A compiled pipeline."""
 
     yaml: str
-    spec_hash: str  # sha256 hex of `yaml`
+    spec_hash: str  # sha256 hex of the IR's content (`spec_hash_of(yaml)`)
     pipeline_name: str  # the IR's pipelineInfo.name
     parameters: dict[str, str] = field(default_factory=dict)  # name -> KFP type (STRING, ...)
     steps: tuple[str, ...] = ()  # step names, in declaration order
@@ -104,7 +111,7 @@ def build_workflow(
         )
     digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
     header = f"{HEADER_PREFIX}: workflow handler {loaded.function} source sha256 {digest}\n"
-    return _result(header + result[0], *result[1:])
+    return _result(header, *result)
 
 
 def build_workflow_cached(
@@ -228,20 +235,60 @@ def build_function_job(
             session,
             what=f"job of function {function.name!r}",
         )
-    return _result(*result)
+    return _result("", *result)
 
 
 # ---- internals ---------------------------------------------------------------------------
 
 
-def _result(yaml_text: str, name: str, parameters: dict[str, str], steps: tuple[str, ...]):
+def _result(
+    header: str,
+    documents: list[dict[str, Any]],
+    description: str | None,
+    name: str,
+    parameters: dict[str, str],
+    steps: tuple[str, ...],
+) -> BuildResult:
     return BuildResult(
-        yaml=yaml_text,
-        spec_hash=hashlib.sha256(yaml_text.encode("utf-8")).hexdigest(),
+        yaml=header + emit_ir(documents, description),
+        spec_hash=_content_hash(header, documents),
         pipeline_name=name,
         parameters=dict(parameters),
         steps=steps,
     )
+
+
+# libyaml's emitter, ~10x kfp's pure-Python yaml.dump on the same documents. Its line
+# folding differs from the pure-Python emitter's (same YAML values), which is why the hash
+# is not over these bytes: see `spec_hash_of`.
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def emit_ir(documents: list[dict[str, Any]], description: str | None) -> str:
+    """The IR YAML as kfp's compiler lays it out (its comment block, the pipeline spec,
+    the platform spec if any, keys sorted), written by libyaml: byte-stable for the same
+    documents, loaded by kfp to the same values as kfp's own file."""
+    comments = kfp_builder.extract_comments_from_pipeline_spec(documents[0], description)
+    return comments + yaml.dump_all(documents, Dumper=_DUMPER, sort_keys=True)
+
+
+def spec_hash_of(ir_yaml: str) -> str:
+    """The spec hash of an IR file `build_workflow` wrote, recomputed from its text.
+
+    The hash is over the content, not the bytes: sha256 of canonical JSON (sorted keys,
+    no spaces, ASCII) of `[header, *documents]`, where header is our first comment line
+    (without its newline; "" for a function job) and documents the YAML's documents.
+    Any YAML emitter (libyaml's, the pure-Python one, kfp's own) gives the same hash.
+    """
+    first = ir_yaml.split("\n", 1)[0]
+    header = first + "\n" if first.startswith(HEADER_PREFIX) else ""
+    return _content_hash(header, list(yaml.load_all(ir_yaml, Loader=_LOADER)))
+
+
+def _content_hash(header: str, documents: list[dict[str, Any]]) -> str:
+    canonical = json.dumps([header.rstrip("\n"), *documents], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def _compile(
@@ -252,7 +299,7 @@ def _compile(
     session: _Session,
     *,
     what: str,
-) -> tuple[str, str, dict[str, str], tuple[str, ...]]:
+) -> tuple[list[dict[str, Any]], str | None, str, dict[str, str], tuple[str, ...]]:
     body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     body.__name__ = name.replace("-", "_")
     body.__doc__ = inspect.cleandoc(description) if description else None
@@ -270,16 +317,14 @@ def _compile(
         except Exception as exc:  # the handler's own bug: show where, not kfp's stack
             raise _user_error(what, exc) from None
         steps = tuple(step.name for step in context.steps)
-    with tempfile.TemporaryDirectory(prefix="dh-kfp-build-") as tmp:
-        path = os.path.join(tmp, "pipeline.yaml")
-        try:
-            kfp_compiler.Compiler().compile(graph, path)
-        except Exception as exc:
-            raise BuildError(f"{what}: the kfp compiler refused the pipeline: {exc}") from None
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+    try:  # what kfp's Compiler.compile writes, without its temp file and pure-Python YAML
+        documents = [json_format.MessageToDict(graph.pipeline_spec)]
+        if graph.platform_spec.platforms:
+            documents.append(json_format.MessageToDict(graph.platform_spec))
+    except Exception as exc:
+        raise BuildError(f"{what}: the kfp compiler refused the pipeline: {exc}") from None
     types = {p.name: type_utils.get_parameter_type_name(p.annotation) for p in params}
-    return text, name, types, steps
+    return documents, graph.description, name, types, steps
 
 
 def _user_error(what: str, exc: BaseException) -> BuildError:

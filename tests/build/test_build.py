@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import yaml
 
-from dh_kfp_pulumi.build import build_function_job, build_workflow, pipeline_name
+from dh_kfp_pulumi.build import build_function_job, build_workflow, pipeline_name, spec_hash_of
 from dh_kfp_pulumi.errors import BuildError, SpecError
 from dh_kfp_pulumi.specs import parse_function, parse_task
 
@@ -44,7 +44,7 @@ def test_the_seed_pipeline_compiles(kit):
     assert result.pipeline_name == "parking-workflow"
     assert dict(result.parameters) == {"url": "STRING"}
     assert result.steps == ("download", "extract_parking")
-    assert result.spec_hash == hashlib.sha256(result.yaml.encode()).hexdigest()
+    assert result.spec_hash == spec_hash_of(result.yaml)
 
     ir, platform = documents(result)
     assert platform == {}
@@ -115,13 +115,16 @@ HASH_SCRIPT = textwrap.dedent(
     ]
     wf = parse_workflow({"name": "workflow", "kind": "kfp", "code_src": "pipeline.py",
                          "handler": "myhandler"}, project="parking")
-    print(build_workflow(wf, fns, base_dir=base).spec_hash)
+    import hashlib
+    built = build_workflow(wf, fns, base_dir=base)
+    print(built.spec_hash, hashlib.sha256(built.yaml.encode()).hexdigest())
     """
 )
 
 
-def test_hash_is_the_same_in_fresh_processes(kit, tmp_path):
-    expected = build_parking(kit).spec_hash
+def test_hash_and_bytes_are_the_same_in_fresh_processes(kit, tmp_path):
+    built = build_parking(kit)
+    expected = f"{built.spec_hash} {hashlib.sha256(built.yaml.encode()).hexdigest()}"
     seen = []
     for seed, cwd in (("1", tmp_path), ("2", kit.REPO)):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -169,6 +172,25 @@ def _demo(
         kit.inline_function("use", use, "use"),
     ]
     return build_workflow(wf, fns[::-1] if reverse else fns, **kwargs)
+
+
+def test_the_hash_is_over_the_content_not_the_emitters_bytes(kit, tmp_path):
+    """The YAML kfp's own compiler writes for the same pipeline (pure-Python emitter, other
+    line folding) has the same spec hash as ours (libyaml's): docs/decisions.md."""
+    from kfp.compiler import pipeline_spec_builder
+
+    ours = build_parking(kit)
+    header, body = ours.yaml.split("\n", 1)
+    docs = list(yaml.safe_load_all(body))
+    kfps = header + "\n" + pipeline_spec_builder.extract_comments_from_pipeline_spec(
+        docs[0], None
+    ) + yaml.dump_all(docs, sort_keys=True)
+    assert kfps != ours.yaml  # libyaml folds long strings elsewhere
+    assert spec_hash_of(kfps) == ours.spec_hash
+    job = build_function_job(kit.parking_functions()[0], inputs={"url": "x"}, base_dir=kit.PARKING)
+    assert not job.yaml.startswith("# dh-kfp-pulumi") and spec_hash_of(job.yaml) == job.spec_hash
+    # the hash still sees the header: the same IR from other handler code is another hash
+    assert spec_hash_of("# dh-kfp-pulumi: other\n" + body) != ours.spec_hash
 
 
 def test_order_of_dict_keys_and_functions_does_not_matter(kit):

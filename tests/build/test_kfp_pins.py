@@ -12,7 +12,7 @@ import hashlib
 import kfp
 from kfp import compiler, dsl
 
-from dh_kfp_pulumi.build import build_workflow
+from dh_kfp_pulumi.build import build_workflow, spec_hash_of
 
 # sha256 of the YAML kfp 2.17.3 compiles for `probe` below.
 PROBE_SHA256 = "e6d662a30bf7a34bab749bfbcc756abdc89b0f221017c5b028c79f8a436cafa1"
@@ -48,4 +48,4 @@ def test_kfp_compiles_the_probe_to_the_same_bytes(tmp_path):
 def test_our_ir_carries_kfps_version_so_the_hash_follows_it(kit):
     built = build_workflow(kit.parking_workflow(), kit.parking_functions(), base_dir=kit.PARKING)
     assert f"\nsdkVersion: kfp-{kfp.__version__}\n" in built.yaml
-    assert built.spec_hash == hashlib.sha256(built.yaml.encode()).hexdigest()
+    assert built.spec_hash == spec_hash_of(built.yaml)

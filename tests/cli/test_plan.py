@@ -16,9 +16,9 @@ PARKING = REPO / "examples" / "parking"
 
 
 def compiled_hash(out: Path, name: str) -> str:
-    import hashlib
+    from dh_kfp_pulumi.build import spec_hash_of
 
-    return hashlib.sha256((out / f"{name}.yaml").read_bytes()).hexdigest()
+    return spec_hash_of((out / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 def test_plan_local_prints_every_resource_and_writes_the_ir(tmp_path, capsys):
