@@ -1,9 +1,9 @@
 """Compile time of `build_workflow` against the raw kfp compiler on the same pipelines.
 
-Two pipelines, each built both ways in this one process:
+Three pipelines, each built both ways in this one process:
 - the seed's parking pipeline (2 steps), from `examples/parking`;
-- a generated 50-step chain (5 functions in turn, each step reading the previous
-  step's artifact).
+- generated 30- and 50-step chains (5 functions in turn, each step reading the
+  previous step's artifact).
 
 "raw kfp" is what a KFP user writes by hand for the same pipeline: `@dsl.component`
 functions and a `@dsl.pipeline` compiled with `kfp.compiler.Compiler` (decorating
@@ -18,6 +18,7 @@ Re-run:  .venv/bin/python benchmarks/compile_bench.py [--repeat N]
 """
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -34,7 +35,7 @@ from dh_kfp_pulumi.specs import parse_function, parse_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 PARKING = REPO / "examples" / "parking"
-STEPS = 50
+CHAIN_STEPS = (30, 50)
 FUNCTIONS = 5
 
 
@@ -80,16 +81,18 @@ def raw_seed(path: str) -> None:
     compiler.Compiler().compile(pipeline, path)
 
 
-def raw_chain(path: str) -> None:
+def raw_chain(path: str, steps: int) -> None:
     start = dsl.component(first, base_image="python:3.11")
     # five distinct components, as the generated pipeline has five functions
-    steps = [dsl.component(middle, base_image=f"python:3.{11 + (i % 2)}") for i in range(FUNCTIONS)]
+    middles = [
+        dsl.component(middle, base_image=f"python:3.{11 + (i % 2)}") for i in range(FUNCTIONS)
+    ]
 
     @dsl.pipeline(name="bench-chain")
     def pipeline(url: str):
         previous = start(url=url)
-        for i in range(1, STEPS):
-            previous = steps[i % FUNCTIONS](data=previous.outputs["out"])
+        for i in range(1, steps):
+            previous = middles[i % FUNCTIONS](data=previous.outputs["out"])
 
     compiler.Compiler().compile(pipeline, path)
 
@@ -134,7 +137,7 @@ def chain(url):
         for i in range(1, STEPS):
             previous = pc.step(name=f"s{i}", function=f"f{i % FUNCTIONS}",
                                inputs={"data": previous.outputs["out"]}, outputs={"out": "out"})
-""".replace("STEPS", str(STEPS)).replace("FUNCTIONS", str(FUNCTIONS))
+""".replace("FUNCTIONS", str(FUNCTIONS))
 
 FUNCTION = '''
 def handler(data=None, url=None):
@@ -145,9 +148,10 @@ def handler(data=None, url=None):
 '''
 
 
-def chain_specs():
+def chain_specs(steps: int = 50):
+    code = CHAIN.replace("STEPS", str(steps))
     wf = parse_workflow(
-        {"name": "chain", "kind": "kfp", "code": CHAIN, "handler": "chain"}, project="bench"
+        {"name": "chain", "kind": "kfp", "code": code, "handler": "chain"}, project="bench"
     )
     fns = [
         parse_function(
@@ -195,7 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
 
     seed_wf, seed_fns = parking_specs()
-    chain_wf, chain_fns = chain_specs()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "raw.yaml")
         cases = [
@@ -204,10 +207,13 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: build_workflow(seed_wf, seed_fns, base_dir=PARKING),
                 lambda: raw_seed(out),
             ),
-            (
-                f"chain ({STEPS} steps)",
-                lambda: build_workflow(chain_wf, chain_fns),
-                lambda: raw_chain(out),
+            *(
+                (
+                    f"chain ({steps} steps)",
+                    functools.partial(build_workflow, *chain_specs(steps)),
+                    functools.partial(raw_chain, out, steps),
+                )
+                for steps in CHAIN_STEPS
             ),
         ]
         print(f"python {sys.version.split()[0]}, {args.repeat} interleaved pairs (medians)")
