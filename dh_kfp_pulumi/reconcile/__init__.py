@@ -17,6 +17,12 @@ over JSON-able dicts (no Pulumi or Terraform import here; the adapters are thin)
 Each module also names its `INPUTS`, `OUTPUTS` (output-only keys), `REPLACES` and
 `DEFAULTS`, for adapters that declare schemas.
 
+Every kind takes `owner` (`<engine>/<stack>`, set by the adapter: `pulumi/dev`,
+`terraform/default`), written into each KFP object's owner mark (`naming`). A create
+takes over an existing object only when its mark is this resource's own (a create
+retried after a crash); another owner's or an unmarked one needs `adopt`. A delete
+leaves in KFP, with a warning, what another owner made.
+
 For engines that plan first and hold the provider to the plan (Terraform), `workflow`,
 `task` and `run` also have `planned_outputs(olds, news) -> outputs` (UNKNOWN where only
 the apply can tell); imports are `read` with no state. `resolve_sources` (a workflow and

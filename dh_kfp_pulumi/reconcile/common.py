@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,9 @@ from dh_kfp_pulumi.backends import ApiError
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.naming import (  # noqa: F401 - named here for the kinds
     HASH_CHARS,
+    Mark,
     identity_from_marker,
+    mark_of,
     marker,
     short_hash,
 )
@@ -381,6 +384,38 @@ class Fields:
         for key in required:
             require_text(props, key, problems)
         return props, problems
+
+
+def owner_text(props: Mapping[str, Any]) -> str:
+    """Who makes this resource's objects (`<engine>/<stack>`; "" when the caller gave none)."""
+    owner = props.get("owner")
+    return owner if isinstance(owner, str) else ""
+
+
+def owner_problems(news: Mapping[str, Any]) -> list[FieldProblem]:
+    """`owner`, set by the adapter (not the user): `<engine>/<stack>`, one word."""
+    owner = news.get("owner")
+    if owner is None or is_unknown(owner):
+        return []
+    if isinstance(owner, str) and re.fullmatch(r"[^\s/]+/\S+", owner) and len(owner) <= 200:
+        return []
+    return [FieldProblem("owner", "must be <engine>/<stack> (no spaces, at most 200 characters)",
+                         owner, True)]
+
+
+def foreign_mark(description: str, state: Mapping[str, Any]) -> Mark | None:
+    """The object's owner mark when it names someone other than this resource, else None.
+
+    Unmarked objects (made by hand, and adopted on purpose) and marks written before
+    owners were recorded, for this same project and name, count as this resource's.
+    """
+    mark = mark_of(description)
+    if mark is None:
+        return None
+    project, name = str(state.get("project") or ""), str(state.get("name") or "")
+    if (mark.project, mark.name) != (project, name):
+        return mark
+    return mark if mark.owner and mark.owner != owner_text(state) else None
 
 
 def adopt_problems(news: Mapping[str, Any], what: str) -> list[FieldProblem]:

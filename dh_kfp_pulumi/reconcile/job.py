@@ -29,6 +29,7 @@ from dh_kfp_pulumi.reconcile.common import (
     check_type,
     drop_unknown_problems,
     is_unknown,
+    owner_problems,
     prefixed,
     problems_of,
     without_unknown,
@@ -47,6 +48,7 @@ INPUTS: tuple[str, ...] = (
     "embedded",
     "adopt",
     "spec_hash",
+    "owner",
 )
 OUTPUTS = wf.OUTPUTS
 REPLACES = ("project", "name")
@@ -67,6 +69,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
     check_type(news, "values", list, "a list of output parameter names", problems)
     check_type(news, "embedded", bool, "true or false", problems)
     check_type(news, "adopt", str, "a pipeline id or name", problems)
+    problems += owner_problems(news)
     function, function_problems = _function(news)
     problems += function_problems
     settings = None

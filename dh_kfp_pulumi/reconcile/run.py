@@ -32,11 +32,15 @@ from dh_kfp_pulumi.reconcile.common import (
     adopted,
     check_type,
     digest,
+    foreign_mark,
     get_or_none,
     identity_from_marker,
     is_unknown,
+    log,
     marker,
     only_inputs,
+    owner_problems,
+    owner_text,
     plain_numbers,
     run_inputs_problems,
 )
@@ -54,6 +58,7 @@ INPUTS: tuple[str, ...] = (
     "wait_timeout",
     "delete_on_destroy",
     "adopt",
+    "owner",
 )
 OUTPUTS = (
     "run_id",
@@ -114,6 +119,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
     check_type(news, "wait", bool, "true or false", problems)
     check_type(news, "delete_on_destroy", bool, "true or false", problems)
     check_type(news, "adopt", str, "a run id", problems)
+    problems += owner_problems(news)
     timeout = news.get("wait_timeout")
     if (
         timeout is not None
@@ -141,7 +147,8 @@ def _description(props: Mapping[str, Any]) -> str:
             "inputs": dict(props.get("inputs") or {}),
         }
     )
-    return f"{marker(KIND, str(props['project']), str(props['name']))} key={key}"
+    mark = marker(KIND, str(props["project"]), str(props["name"]), owner_text(props))
+    return f"{mark} key={key}"
 
 
 def _outputs(props: Mapping[str, Any], run: Any, backend: KfpBackend) -> dict[str, Any]:
@@ -282,6 +289,10 @@ def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
         return
     run = get_or_none(backend.get_run, id)
     if run is None:
+        return
+    other = foreign_mark(run.description or "", state)
+    if other is not None:
+        log.warning("run %s left in KFP: it was made for %s, not by this resource", id, other)
         return
     if not run.terminal:
         # it may have finished meanwhile; the delete below is what matters

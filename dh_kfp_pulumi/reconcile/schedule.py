@@ -25,6 +25,7 @@ from dh_kfp_pulumi.reconcile.common import (
     get_or_none,
     marker,
     not_after,
+    owner_text,
     plain_numbers,
     same_instant,
 )
@@ -65,7 +66,7 @@ def desired_schedule(props: Mapping[str, Any], version_id: str) -> Desired:
     }
     return Desired(
         name=pipeline_name(project, name),
-        description=f"{marker(KIND, project, name)} key={digest(functional)}",
+        description=f"{marker(KIND, project, name, owner_text(props))} key={digest(functional)}",
         enabled=props.get("enabled") is not False,
         **functional,
     )

@@ -48,11 +48,14 @@ from dh_kfp_pulumi.reconcile.common import (
     Undo,
     adopt_problems,
     drop_unknown_problems,
+    foreign_mark,
     get_or_none,
     identity_from_marker,
     is_unknown,
     marker,
     only_inputs,
+    owner_problems,
+    owner_text,
     problems_of,
     require_text,
     run_inputs_problems,
@@ -89,6 +92,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
     if not own:
         require_text(news, "workflow_version_id", problems)
     problems += adopt_problems(news, "a recurring run id or name")
+    problems += owner_problems(news)
 
     task_data, _ = split_props(news, TASK_FIELDS)
     task_data.setdefault("action", "pipeline")
@@ -199,7 +203,7 @@ def _ensure_version(props: Mapping[str, Any], backend: KfpBackend, undo: Undo) -
     result = wf.build(ws, backend.config, task=_task_spec(props))
     pipeline_id = str(props["pipeline_id"])
     description = wf.version_description(
-        KIND, str(props["project"]), str(props["name"]), result.spec_hash
+        KIND, str(props["project"]), str(props["name"]), result.spec_hash, owner_text(props)
     )
     version, uploaded = wf.ensure_version(backend, pipeline_id, result, description)
     if uploaded:
@@ -408,6 +412,13 @@ def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
     current = state.get("recurring_run_id")
     ids = [str(r) for r in dict.fromkeys([current, *_leftovers(state)]) if r]
     live = [r for r in (sched.get_recurring_run(backend, rid) for rid in ids) if r is not None]
+    for other in [r for r in live if foreign_mark(r.description, state) is not None]:
+        log.warning(
+            "recurring run %s (%s) left in KFP: it was made for %s, not by this resource",
+            other.name, other.id, foreign_mark(other.description, state),
+        )
+        live.remove(other)
+        ids.remove(other.id)
     disabled: list[str] = []
     try:
         for recurring_run in live:
@@ -435,7 +446,7 @@ def _delete_own_version(state: Mapping[str, Any], backend: KfpBackend, deleted: 
     version = get_or_none(backend.get_version, pipeline_id, version_id)
     if version is None:
         return
-    mine = marker(KIND, str(state.get("project")), str(state.get("name")))
+    mine = marker(KIND, str(state.get("project")), str(state.get("name")), owner_text(state))
     if not version.description.startswith(mine + " "):
         return  # the same content built by someone else (the workflow or another task)
     users = [

@@ -24,6 +24,7 @@ INPUTS: tuple[str, ...] = (
     "inputs",
     "adopt",
     "spec_hash",
+    "owner",
 )
 OUTPUTS = (
     "version_id",

@@ -24,18 +24,28 @@ from typing import Any
 
 from dh_kfp_pulumi.backends import ApiError, BackendConfig, KfpBackend, Pipeline
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
-from dh_kfp_pulumi.naming import hash_from_description, version_description
+from dh_kfp_pulumi.naming import (
+    Mark,
+    hash_from_description,
+    mark_of,
+    marked_description,
+    version_description,
+)
 from dh_kfp_pulumi.reconcile.common import (
     UNKNOWN,
     Undo,
     adopt_problems,
     adopted,
     drop_unknown_problems,
+    foreign_mark,
     get_or_none,
     identity_from_marker,
     is_unknown,
+    log,
     marker,
     only_inputs,
+    owner_problems,
+    owner_text,
     prefixed,
     problems_of,
     short_hash,
@@ -65,6 +75,7 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
     news, problems = FIELDS.start_check(news)
     inputs = dict(news)
     problems += adopt_problems(news, "a pipeline id or name")
+    problems += owner_problems(news)
     specs, spec_problems, complete = parse_specs(news)
     problems += spec_problems
     if problems:
@@ -207,19 +218,50 @@ def build(props: Mapping[str, Any], config: BackendConfig, task: Any = None) -> 
 # ---- KFP side ----------------------------------------------------------------------------
 
 
-def ensure_pipeline(backend: KfpBackend, display_name: str, description: str) -> tuple[Any, bool]:
-    """(the pipeline with this display name, whether this call created it)."""
+def ensure_pipeline(
+    backend: KfpBackend, display_name: str, description: str, mine: Mark
+) -> tuple[Any, bool]:
+    """(the pipeline with this display name, whether this call created it).
+
+    An existing pipeline is taken only when its owner mark is `mine` (this resource's
+    create that crashed before its state was written); any other is refused, naming
+    who made it and how to take it over (`adopt`, or Terraform's `import`).
+    """
     found = backend.find_pipeline(display_name)
-    if found is not None:
-        return found, False
-    try:
-        return backend.create_pipeline(display_name, description), True
-    except ApiError as exc:
-        if exc.status == 409:  # made by a concurrent create
+    if found is None:
+        try:
+            return backend.create_pipeline(display_name, description), True
+        except ApiError as exc:
+            if exc.status != 409:  # 409: made by a concurrent create
+                raise
             found = backend.find_pipeline(display_name)
-            if found is not None:
-                return found, False
-        raise
+            if found is None:
+                raise
+    refuse_foreign(found, mine, "pipeline", display_name)
+    return found, False
+
+
+def refuse_foreign(pipeline: Any, mine: Mark, noun: str, display_name: str) -> None:
+    """Raise unless the pipeline's owner mark is exactly this resource's."""
+    mark = mark_of(pipeline.description or "")
+    if mark is not None and mark.same(mine.kind, mine.project, mine.name, mine.owner):
+        return
+    who = f"was made for {mark}" if mark is not None else "was not made by dh-kfp"
+    raise SpecError(
+        f"{mine.kind} {mine.project}/{mine.name}",
+        [
+            FieldProblem(
+                "name",
+                f"KFP already has a {noun} named {display_name!r} (id {pipeline.id}) that "
+                f"{who}, not for this {mine.kind} of {mine.owner or 'this owner'}; "
+                "nothing was created. To take it over, set `adopt` to its id (Terraform: "
+                "`terraform import`); else rename this "
+                f"{mine.kind} or its project",
+                display_name,
+                True,
+            )
+        ],
+    )
 
 
 def ensure_version(
@@ -298,14 +340,16 @@ def create_pipeline_version(
     inputs: Mapping[str, Any], backend: KfpBackend, result: Any, kind: str
 ) -> tuple[str, dict[str, Any]]:
     """create for any kind that is one pipeline `<project>-<name>` with a version per hash."""
-    project, name = str(inputs["project"]), str(inputs["name"])
+    project, name, owner = str(inputs["project"]), str(inputs["name"]), owner_text(inputs)
     display = pipeline_display_name(inputs)
-    description = str(inputs.get("description") or marker(kind, project, name))
+    mark = marker(kind, project, name, owner)
+    description = marked_description(inputs.get("description"), mark)
     with Undo() as undo:
         if inputs.get("adopt"):
             pipeline, created = adopt_pipeline(backend, str(inputs["adopt"])), False
         else:
-            pipeline, created = ensure_pipeline(backend, display, description)
+            mine = Mark(kind, project, name, owner)
+            pipeline, created = ensure_pipeline(backend, display, description, mine)
         if created:
             undo.push(
                 f"delete pipeline {pipeline.id}", lambda: backend.delete_pipeline(pipeline.id)
@@ -314,7 +358,7 @@ def create_pipeline_version(
             backend,
             pipeline.id,
             result,
-            version_description(kind, project, name, result.spec_hash),
+            version_description(kind, project, name, result.spec_hash, owner),
         )
         if uploaded:
             undo.push(
@@ -358,9 +402,8 @@ def update_pipeline_version(
         return {**olds, **news, "ir": result.yaml}
     project, name = str(news["project"]), str(news["name"])
     pipeline = _existing_pipeline(backend, id, olds)
-    version, _ = ensure_version(
-        backend, id, result, version_description(kind, project, name, result.spec_hash)
-    )
+    description = version_description(kind, project, name, result.spec_hash, owner_text(news))
+    version, _ = ensure_version(backend, id, result, description)
     return _outputs(news, pipeline, version, result, backend)
 
 
@@ -440,5 +483,21 @@ def _identity_from_description(description: str) -> dict[str, str]:
 
 
 def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
-    """Delete every version, then the pipeline; already gone counts as deleted."""
+    """Delete every version, then the pipeline; already gone counts as deleted.
+
+    A pipeline whose owner mark names another resource, stack or tool (one this
+    resource adopted) is left in KFP, and the log says so: destroy never deletes what
+    another owner made.
+    """
+    pipeline = get_or_none(backend.get_pipeline, id)
+    if pipeline is None:
+        return
+    other = foreign_mark(pipeline.description or "", state)
+    if other is not None:
+        log.warning(
+            "pipeline %s (%s) left in KFP: it was made for %s, not by this resource",
+            pipeline.display_name, id, other,
+        )
+        return
     backend.delete_pipeline(id)
+

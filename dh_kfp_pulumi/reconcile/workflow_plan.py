@@ -13,7 +13,7 @@ from dh_kfp_pulumi.specs import WorkflowSpec
 
 KIND = "workflow"
 SPEC_FIELDS: tuple[str, ...] = tuple(WorkflowSpec.model_fields)
-EXTRA_FIELDS = ("functions", "adopt", "spec_hash")
+EXTRA_FIELDS = ("functions", "adopt", "spec_hash", "owner")
 INPUTS: tuple[str, ...] = (*SPEC_FIELDS, *EXTRA_FIELDS)
 OUTPUTS = ("pipeline_id", "pipeline_name", "version_id", "version_name", "ir", "url")
 REPLACES = ("project", "name", "kind")

@@ -3,7 +3,8 @@
 Each takes the kind's props (see the `dh_kfp_pulumi.reconcile.<kind>` docstring for
 every field) and exposes its outputs as attributes: the annotated `Output[...]`s below
 are seeded with None in the props, which is how a dynamic resource gets outputs that
-are not inputs. Most programs do not make these directly: `Project.new_workflow(...)`
+are not inputs. `owner` (`pulumi/<stack>`) is added to every resource's props: KFP
+objects carry it in their owner mark. Most programs do not make these directly: `Project.new_workflow(...)`
 and `.run(...)` do (see `project.py`).
 
 Type tokens are `pulumi-python:dynamic/dh-kfp:<Kind>`, so a stack's URNs read
@@ -53,7 +54,16 @@ def _props(kind: str, props: Mapping[str, Input[Any]]) -> dict:
     if bad:
         raise SpecError(f"{kind} {props.get('name')!r}", bad)
     seeded = (*module.OUTPUTS, *(["spec_hash"] if "spec_hash" in module.INPUTS else []))
-    return {**dict.fromkeys(seeded), **props}
+    return {**dict.fromkeys(seeded), "owner": stack_owner(), **props}
+
+
+def stack_owner() -> str:
+    """`pulumi/<stack>`: the owner mark of what this stack makes in KFP (see `naming`)."""
+    import pulumi
+
+    from dh_kfp_pulumi.naming import owner_of
+
+    return owner_of("pulumi", pulumi.get_stack())
 
 
 class _KindResource(Resource):

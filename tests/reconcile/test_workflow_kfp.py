@@ -157,10 +157,12 @@ def test_concurrent_creates_of_one_workflow_converge(config, kfp_server):
     workflow.delete(pid, results[0][1], Backend(config))
 
 
-def test_description_is_the_pipelines(config, kfp_server):
+def test_description_is_the_pipelines_with_the_owner_mark_after_it(config, kfp_server):
     inputs = checked(config, name="described", description="Parking lots, nightly.")
     pid, out = workflow.create(inputs, Backend(config))
-    assert kfp_client(kfp_server.url).get_pipeline(pid).description == "Parking lots, nightly."
+    assert kfp_client(kfp_server.url).get_pipeline(pid).description == (
+        "Parking lots, nightly.\n\ndh-kfp:workflow demo/described"
+    )
     workflow.delete(pid, out, Backend(config))
 
 

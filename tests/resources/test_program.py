@@ -50,6 +50,10 @@ def test_the_example_per_stack(stack):
     assert nightly.get("profile") == PROFILES[stack]
     run = runs["parking-workflow-once"]
     assert run.inputs["version_id"] == tasks["parking-workflow-once"].outputs["version_id"]
+    # every KFP object this stack makes carries the stack's owner mark
+    assert {d.inputs["owner"] for d in plan.declared if d.kind in ("workflow", "task", "run")} == {
+        f"pulumi/{stack}"
+    }
     assert run.inputs["wait"] is (stack == "local")
     assert run.inputs["inputs"]["url"].startswith("file://" if stack == "local" else "https://")
 
