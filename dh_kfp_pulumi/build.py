@@ -16,6 +16,7 @@ it declares is the same.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -263,6 +264,31 @@ def _result(
 # is not over these bytes: see `spec_hash_of`.
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+class _IrDumper(_DUMPER):
+    """The safe dumper with a representer for what MessageToDict gives (dicts, lists, str
+    and scalars, no shared objects): the same nodes as SafeRepresenter with sort_keys and
+    block style, without its per-object alias bookkeeping, the slowest part left of
+    writing an IR (a test keeps the two byte-equal)."""
+
+    def represent(self, data: Any) -> None:
+        self.serialize(self._node(data))
+
+    def _node(self, data: Any) -> yaml.Node:
+        kind = type(data)
+        if kind is str:
+            return yaml.ScalarNode(_STR, data)
+        if kind is dict:
+            pairs = [(self._node(k), self._node(v)) for k, v in sorted(data.items())]
+            return yaml.MappingNode(_MAP, pairs, flow_style=False)
+        if kind is list:
+            return yaml.SequenceNode(_SEQ, [self._node(v) for v in data], flow_style=False)
+        node: yaml.Node = self.represent_data(data)  # bool, int, float, None
+        self.represented_objects.clear()  # as `represent` does after a document
+        self.object_keeper.clear()
+        return node
 
 
 def emit_ir(documents: list[dict[str, Any]], description: str | None) -> str:
@@ -270,7 +296,7 @@ def emit_ir(documents: list[dict[str, Any]], description: str | None) -> str:
     the platform spec if any, keys sorted), written by libyaml: byte-stable for the same
     documents, loaded by kfp to the same values as kfp's own file."""
     comments = kfp_builder.extract_comments_from_pipeline_spec(documents[0], description)
-    return comments + yaml.dump_all(documents, Dumper=_DUMPER, sort_keys=True)
+    return comments + yaml.dump_all(documents, Dumper=_IrDumper, sort_keys=True)
 
 
 def spec_hash_of(ir_yaml: str) -> str:
@@ -432,7 +458,7 @@ def step_function(spec: FunctionSpec, base_dir: str | os.PathLike[str]) -> compo
 
     try:
         loaded = source.load_spec_source(spec, base_dir)
-        source.check_handler_defined(loaded)
+        _check_handler_defined(loaded)
     except SourceError as exc:  # say which declaration, not only which file
         raise SourceError(f"function {spec.name!r}: {exc}") from None
     return components.StepFunction(
@@ -448,6 +474,16 @@ def step_function(spec: FunctionSpec, base_dir: str | os.PathLike[str]) -> compo
         requirements=tuple(sorted(set(spec.requirements))),
         envs=envs,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _check_handler_defined(loaded: Any) -> None:
+    """`source.check_handler_defined`, once per source text: parsing and compiling a
+    function's module was a tenth of a small pipeline's build, and every build of a
+    deployment sees the same texts (a bad one raises, which is not cached)."""
+    from dh_kfp_pulumi import source
+
+    source.check_handler_defined(loaded)
 
 
 # ---- pipeline parameters: what a run's inputs are checked against ------------------------

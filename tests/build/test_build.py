@@ -193,6 +193,20 @@ def test_the_hash_is_over_the_content_not_the_emitters_bytes(kit, tmp_path):
     assert spec_hash_of("# dh-kfp-pulumi: other\n" + body) != ours.spec_hash
 
 
+def test_the_ir_dumper_writes_what_yamls_safe_dumper_writes(kit):
+    """build's fast representer makes the same nodes as PyYAML's SafeRepresenter."""
+    from dh_kfp_pulumi import build
+
+    task = parse_task({"action": "pipeline", "node_selector": [{"key": "disk", "value": "ssd"}]})
+    odd = {"a": [1, 2.5, True, None, {}, [], "", "yes", "1.0", 1e20, float("inf"), -0.0],
+           "b": {"z": "x\ny", "c": [[1], {"q": "\u00e9 \t"}]}}  # fmt: skip
+    for docs in (list(yaml.safe_load_all(_demo(kit, task=task).yaml)), [odd, odd]):
+        assert len(docs) == 2
+        assert yaml.dump_all(docs, Dumper=build._IrDumper, sort_keys=True) == yaml.dump_all(
+            docs, Dumper=build._DUMPER, sort_keys=True
+        )
+
+
 def test_order_of_dict_keys_and_functions_does_not_matter(kit):
     base = _demo(kit)
     flipped = _demo(kit, inputs='{"limit": limit, "url": url}', reverse=True)
