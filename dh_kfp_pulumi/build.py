@@ -8,10 +8,12 @@ embedded in its component as text.
 
 Deterministic: the same specs give byte-identical YAML on any machine and in any
 order of dict keys (names are sorted, no absolute path or time reaches the IR).
-The hash covers the YAML, which embeds function code, requirements, images and
-pod settings; a header comment adds the digest of the workflow's own source, so
-that any change of the handler's code makes a new hash even when the pipeline
-it declares is the same.
+The YAML is written by libyaml from the documents kfp's compiler would write
+(kfp's pure-Python writer was most of a build). The hash covers the IR's content
+(`spec_hash_of`), which embeds function code, requirements, images and pod
+settings; a header comment adds the digest of the workflow's own source, so that
+any change of the handler's code makes a new hash even when the pipeline it
+declares is the same.
 """
 
 from __future__ import annotations
