@@ -8,9 +8,10 @@ Pulumi's rules for dynamic providers, and how they are kept here:
   no state when pickled (`__getstate__`), so `__provider` is the same few bytes in every
   stack and can never carry the token.
 - `configure` (provider process only, once per provider before any other call) keeps
-  the stack's `dh-kfp:` settings on the instance. Each call builds its own
-  `Backend` (and so its own kfp.Client): nothing shared between the server's four
-  worker threads is ever mutated.
+  the stack's `dh-kfp:` settings on the instance. Each call builds its own `Backend`
+  over the process's one kfp.Client per KFP (`backends.connect`). A `read` answers
+  pipelines and recurring runs from one list per project and experiment
+  (`backends.snapshot`), which a create, update or delete in the process ends.
 - `check` and `diff` make no network call. During a preview they get unknown values
   (`pulumi.output.Unknown`, or the wire's UNKNOWN string), mapped to
   `reconcile.UNKNOWN`; an unknown in what `check` returns goes back as the wire's UNKNOWN.
@@ -110,9 +111,22 @@ class _Provider(ResourceProvider):
         return config_from_mapping(self._settings)
 
     def _backend(self) -> Any:
+        """A Backend for a call that may write: it ends the process's read snapshots."""
         from dh_kfp_pulumi.backends import Backend
+        from dh_kfp_pulumi.backends.snapshot import SNAPSHOTS
 
+        SNAPSHOTS.forget()
         return Backend(self._config())
+
+    def _reader(self, state: Mapping[str, Any]) -> Any:
+        """A Backend for `read`: the gets of a refresh answered by one list per scope."""
+        from dh_kfp_pulumi.backends.snapshot import SnapshotBackend
+
+        return SnapshotBackend(
+            self._config(),
+            project=str(state.get("project") or ""),
+            experiment_id=str(state.get("experiment_id") or ""),
+        )
 
     # -- the protocol --
 
@@ -153,7 +167,8 @@ class _Provider(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            new_id, outputs, inputs = self._module().read(id_, from_engine(props), self._backend())
+            state = from_engine(props)
+            new_id, outputs, inputs = self._module().read(id_, state, self._reader(state))
         except DhKfpError as exc:
             raise DeploymentError(str(exc)) from None
         return ReadResult(new_id, to_engine(outputs), to_engine(inputs))
