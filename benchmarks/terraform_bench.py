@@ -13,6 +13,7 @@ no Terraform, no plugin). The ratio is terraform / direct. A `terraform plan` of
 with no resources shows Terraform's fixed cost (CLI start, provider start).
 
 Re-run:  PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/terraform_bench.py [--workflows N]
+         [--plans 5] [--parking-only]
 (needs the terraform CLI on PATH; the provider runs from this venv via dev_overrides)
 """
 
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -168,6 +170,10 @@ def row(what: str, tf_s: float, direct_s: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--plans", type=int, default=5,
+                        help="no-op plans of the parking example (median reported)")
+    parser.add_argument("--parking-only", action="store_true",
+                        help="stop after the parking example")
     args = parser.parse_args()
     if not shutil.which("terraform"):
         raise SystemExit("terraform is not on PATH")
@@ -204,13 +210,18 @@ def main() -> int:
              "delete_runs_on_destroy": "true"},
         )  # fmt: skip
         t_apply = tf.timed("apply", "-auto-approve", "-input=false")
-        t_plan = tf.timed("plan", "-detailed-exitcode", "-input=false")
+        plans = [tf.timed("plan", "-detailed-exitcode", "-input=false") for _ in range(args.plans)]
+        t_plan = statistics.median(plans)
         t_destroy = tf.timed("destroy", "-auto-approve", "-input=false")
         d_apply, d_plan, d_destroy = direct(*parking_props(), config)
         print("parking example (workflow + schedule + run waited to SUCCEEDED):")
         for what, a, b in (("apply", t_apply, d_apply), ("plan", t_plan, d_plan),
                            ("destroy", t_destroy, d_destroy)):  # fmt: skip
             print(row(what, a, b))
+        print(f"  no-op plan: median {t_plan:.2f} s of {len(plans)} (all: "
+              f"{', '.join(f'{t:.2f}' for t in plans)})")
+        if args.parking_only:
+            return 0
 
         n = args.workflows
         many = root / "many"

@@ -87,6 +87,29 @@ def reported(diags: Diagnostics) -> Iterator[None]:
             diags.add_warning(message)
 
 
+def unbuilt(kind: str, props: dict[str, Any]) -> dict[str, Any]:
+    """Props whose build reconcile's check leaves for later: their function list gets one
+    more item, not known yet.
+
+    Check builds a workflow (and a task carrying `workflow_spec`) only when every value is
+    known; with an unknown function it still checks each field and each known function,
+    as for any value from a resource still to make. A list that is not a list is left as
+    it is, for check to name.
+    """
+    from dh_kfp_pulumi.reconcile import UNKNOWN
+
+    def more(spec: Mapping[str, Any]) -> dict[str, Any]:
+        functions = spec.get("functions")
+        if functions is None or isinstance(functions, list):
+            return {**spec, "functions": [*(functions or []), UNKNOWN]}
+        return dict(spec)
+
+    out = more(props) if kind == "workflow" else dict(props)
+    if isinstance(props.get("workflow_spec"), Mapping):
+        out["workflow_spec"] = more(props["workflow_spec"])
+    return out
+
+
 class KindResource:
     """A reconcile kind as a `tf` Resource; subclasses name the type and the schema."""
 
@@ -192,8 +215,10 @@ class KindResource:
     def validate(self, diags: Diagnostics, type_name: str, config: Mapping[str, Any]) -> None:
         """Config checks before the provider is configured: no network, no stack settings.
 
-        A `profile` and remote sources are judged at plan time (they need the provider's
-        `profiles` and the network), so here they count as not known yet.
+        A `profile`, remote sources and the build are judged at plan time (they need the
+        provider's `profiles`, the network, and its image and pull secrets), so here they
+        count as not known yet. Without the build, validation never imports kfp: Terraform
+        validates in a plugin process of its own at every plan and apply.
         """
         from dh_kfp_pulumi.backends import BackendConfig
         from dh_kfp_pulumi.reconcile import UNKNOWN
@@ -205,7 +230,7 @@ class KindResource:
             return
         if props.get("profile") is not None:
             props["profile"] = UNKNOWN
-        _, problems = self.core.check(props, BackendConfig())
+        _, problems = self.core.check(unbuilt(self.SPEC.kind, props), BackendConfig())
         add_problems(diags, problems, self.SPEC)
 
     def plan_change(
