@@ -5,7 +5,8 @@ resources (plus components): the program runs in this process and registers its
 resources with our resource monitor; one real dynamic-provider server
 (`python -m pulumi.dynamic`) is driven over gRPC with Configure, Check, Diff, Create,
 Update, Delete and Read, exactly as the engine calls it; the stack's state is a JSON file
-written after every step. It is the deployment harness of the tests and what
+written once per command, with a journal of what each step changed (replayed if the
+command was killed). It is the deployment harness of the tests and what
 `dh-kfp up/preview/refresh/destroy` use where the `pulumi` CLI is missing. With the CLI,
 use `pulumi up`: Pulumi's own engine and state (the two states are separate).
 

@@ -6,9 +6,10 @@ Not in state: `Create`. In state: `Diff(olds=previous outputs, news=checked inpu
 no change keeps the state and hands the old outputs back; changes without replacement
 `Update`; with replacement, `Create` the new one and `Delete` the old one after the
 program (or `Delete` first when `delete_before_replace`). When the program ends, what
-the state holds and the program did not register is deleted, dependents first. The state
-file is written after every step, and the step in flight is recorded so an interrupted
-deployment is reported next time. A preview checks and diffs only; `refresh` reads each
+the state holds and the program did not register is deleted, dependents first. What a
+step changes is appended to the state's journal as it is made (with the call to KFP in
+flight, so an interrupted deployment is reported next time), and the state file is
+written once, at the end. A preview checks and diffs only; `refresh` reads each
 resource and keeps what the provider reports (an empty id drops it); `destroy` deletes
 everything, dependents first.
 
@@ -124,28 +125,24 @@ class Deployment:
                 return
             with self._lock:
                 if not new_id:
-                    self.state.resources.remove(entry)
+                    self.ledger.forget(entry)
                     step = Step("delete", entry.urn, entry.type, phase="refresh")
                 else:
                     keys = set(P.changed_keys(entry.outputs, outputs))
                     if inputs is not None:
                         keys.update(P.changed_keys(entry.inputs, inputs))
-                        entry.inputs = inputs
                     drift = bool(keys) or new_id != entry.id
-                    entry.id, entry.outputs = new_id, outputs
+                    self.ledger.refreshed(entry, new_id, inputs, outputs)
                     step = Step("update" if drift else "same", entry.urn, entry.type,
                                 keys=tuple(sorted(keys)), phase="refresh")
                 self._done(step)
-                if self.persist:
-                    self.ledger.save()
 
     def refresh_exports(self) -> None:
         """The stack outputs after a refresh, as `pulumi refresh --run-program` gives them:
         the program runs again as a preview over the refreshed state, so an output made of
         a resource's (a run's `state`) shows what KFP holds. Kept as they were when the
         program would change something (those outputs would be guesses), saying so."""
-        with self._lock:
-            self.ledger.save()
+        self.ledger.flush()  # the replay reads the state file and this journal
         replay = Deployment(self.project, self.stack, self.config, self.store, Printer(None),
                             operation="preview", preview=True)
         try:
@@ -165,8 +162,7 @@ class Deployment:
         with self._lock:
             changed = sorted(k for k in set(replay.state.exports) | set(self.state.exports)
                              if replay.state.exports.get(k) != self.state.exports.get(k))
-            self.state.exports = replay.state.exports
-            self.ledger.save()
+            self.ledger.set_exports(replay.state.exports)
         if changed:
             self.printer.info(f"stack outputs updated: {', '.join(changed)}")
 
@@ -193,12 +189,9 @@ class Deployment:
         self.runner.delete_all(self.ledger.condemned())
 
     def destroy(self) -> None:
-        self.ledger.begin_destroy()
         self.runner.delete_all(list(self.state.resources))
         if not self.errors:
-            with self._lock:
-                self.state.exports = {}
-                self.ledger.save()
+            self.ledger.set_exports({})
 
     # ---- the resource monitor's side --------------------------------------------------------
 
@@ -235,13 +228,9 @@ class Deployment:
     def register_outputs(self, request: Any) -> None:
         outputs = P.from_struct(request.outputs)
         with self._lock:
-            for entry in self.ledger.new:
-                if entry.urn == request.urn:
-                    entry.outputs = outputs
+            self.ledger.set_outputs(request.urn, outputs)
             if request.urn == self._stack_urn:
-                self.state.exports = outputs
-            if self.persist:
-                self.ledger.save()
+                self.ledger.set_exports(outputs)
 
     def log(self, severity: int, message: str, urn: str) -> None:
         where = f"{urn.split('::', 3)[-1]}: " if urn else ""

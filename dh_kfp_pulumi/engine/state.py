@@ -1,4 +1,5 @@
-"""A stack's state: one JSON file, rewritten atomically after every step.
+"""A stack's state: one JSON file, rewritten atomically once per command, and the journal
+of what changed since (journal.py), replayed on load when a command did not finish.
 
 Like a Pulumi checkpoint, it lists the resources in an order where each comes after what
 it depends on, with their inputs and outputs in the SDK's wire format (secrets stay inside
@@ -6,17 +7,22 @@ their secret markers), the resources whose replacement left them to delete, and 
 operation in flight (so an interrupted deployment is reported on the next one). Unlike a
 Pulumi checkpoint, secret values are not encrypted: the file is created mode 0600, and the
 values dh-kfp treats as secret (the KFP token) live in stack config, never in resources.
+
+The file is JSON with one resource per line, so that a resource unchanged since it was
+read is written back from its own text: a Workflow carries its whole IR, and encoding
+every one again on each save was most of a no-op `up`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import heapq
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -64,6 +70,44 @@ class ResourceState:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def to_json(self) -> dict[str, Any]:
+        """The fields as a dict, sharing (not copying) the inputs and outputs."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def json_text(self) -> str:
+        """Compact JSON on one line, encoded once: kept until a field is assigned anew.
+        The engine replaces inputs, outputs and dependencies, never edits them in place."""
+        cached = self.__dict__.get("_text")
+        if cached is not None and cached[0] == self._fingerprint():
+            return str(cached[1])
+        text = json.dumps(self.to_json(), separators=(",", ":"))
+        self.remember_text(text)
+        return text
+
+    def remember_text(self, text: str) -> None:
+        self.__dict__["_text"] = (self._fingerprint(), text)
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        # The containers themselves are held (compared with `is`), so their ids cannot be
+        # reused by new ones while the text is kept.
+        return (self.urn, self.type, self.custom, self.id, self.parent, self.protect,
+                self.retain_on_delete, self.delete, _Same(self.inputs), _Same(self.outputs),
+                _Same(self.dependencies), _Same(self.property_dependencies))
+
+
+class _Same:
+    """Compares by identity: the fingerprint of a container that is never edited in place."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 @dataclass
 class State:
@@ -73,6 +117,7 @@ class State:
     exports: dict[str, Any] = field(default_factory=dict)
     pending_operations: list[dict[str, str]] = field(default_factory=list)
     last_update: dict[str, Any] = field(default_factory=dict)
+    serial: int = 0  # one more on every save; a journal names the serial it follows
 
     def find(self, urn: str) -> ResourceState | None:
         for resource in self.resources:
@@ -80,17 +125,26 @@ class State:
                 return resource
         return None
 
-    def to_json(self) -> dict[str, Any]:
+    def header(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
             "engine": "dh-kfp offline engine (not a Pulumi checkpoint)",
             "project": self.project,
             "stack": self.stack,
+            "serial": self.serial,
             "last_update": self.last_update,
             "pending_operations": self.pending_operations,
             "exports": self.exports,
-            "resources": [asdict(r) for r in self.resources],
         }
+
+    def to_text(self) -> str:
+        """The file: the header, then `"resources": [`, then one resource a line."""
+        head = json.dumps(self.header())[:-1] + ', "resources": ['
+        lines = ",\n".join(r.json_text() for r in self.resources)
+        return f"{head}\n{lines}\n]}}\n" if lines else f"{head}]}}\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.header(), "resources": [r.to_json() for r in self.resources]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: Path) -> State:
@@ -104,33 +158,60 @@ class State:
             exports=data.get("exports") or {},
             pending_operations=data.get("pending_operations") or [],
             last_update=data.get("last_update") or {},
+            serial=int(data.get("serial") or 0),
         )
+
+    @classmethod
+    def from_text(cls, text: str, where: Path) -> State:
+        """Reads the file as `to_text` wrote it, keeping each resource's line as its text
+        (any other JSON layout is read whole)."""
+        lines = text.split("\n")
+        if len(lines) > 2 and lines[0].endswith('"resources": [') and lines[-2] == "]}":
+            state = cls.from_json(json.loads(lines[0] + "]}"), where)
+            for line in lines[1:-2]:
+                line = line[:-1] if line.endswith(",") else line
+                entry = ResourceState.from_json(json.loads(line))
+                entry.remember_text(line)
+                state.resources.append(entry)
+            return state
+        return cls.from_json(json.loads(text), where)
 
 
 class StateStore:
-    """The state file of one stack, with its lock."""
+    """The state file of one stack, its journal and its lock."""
 
     def __init__(self, state_dir: Path, project: str, stack: str):
         self.path = state_dir / f"{project}-{stack}.json"
+        self.journal_path = self.path.with_suffix(".journal")
         self.project, self.stack = project, stack
 
     def load(self) -> State:
+        """The state as the last command left it: the file, and the journal replayed on it
+        if that command did not finish (was killed, or its machine stopped)."""
+        from dh_kfp_pulumi.engine.journal import replay  # journal.py builds on this module
+
+        state = self.load_file()
+        return replay(state, self.journal_path)
+
+    def load_file(self) -> State:
         if not self.path.exists():
             return State(project=self.project, stack=self.stack)
         try:
-            data = json.loads(self.path.read_text())
+            state = State.from_text(self.path.read_text(), self.path)
         except (OSError, ValueError) as exc:
             raise StateError(f"cannot read the state file {self.path}: {exc}") from None
-        state = State.from_json(data, self.path)
         if (state.project, state.stack) != (self.project, self.stack):
             raise StateError(
                 f"{self.path} holds {state.project}/{state.stack}, not {self.project}/{self.stack}")
         return state
 
     def save(self, state: State) -> None:
-        """Write the whole state atomically: a crash leaves the old file or the new one."""
+        """Write the whole state atomically (a crash leaves the old file or the new one),
+        then drop the journal it includes. The new serial makes a journal that outlives
+        the drop (a crash between the two) stale, so it is never replayed twice."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(state.to_json(), indent=1, sort_keys=False)
+        state.serial += 1
+        text = state.to_text()
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w") as handle:
@@ -143,12 +224,9 @@ class StateStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.journal_path)
+        fsync_dir(self.path.parent)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -171,6 +249,16 @@ class StateStore:
             os.close(fd)
 
 
+def fsync_dir(directory: Path) -> None:
+    """Makes a rename, a new file or a removal in `directory` durable."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def default_state_dir(project_root: Path) -> Path:
     """`$DH_KFP_STATE_DIR`, else `.dh-kfp/state` beside Pulumi.yaml."""
     env = os.environ.get(ENV_STATE_DIR)
@@ -182,23 +270,34 @@ def now() -> str:
 
 
 def delete_order(entries: Iterable[ResourceState]) -> list[ResourceState]:
-    """Dependents before what they depend on; otherwise the reverse of the state's order."""
+    """Dependents before what they depend on; otherwise the reverse of the state's order.
+    Linear in the resources and their dependencies (a destroy of hundreds stays cheap)."""
     items = list(entries)
-    waiting_on = [0] * len(items)  # how many to-delete dependents each one still has
+    by_urn: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        deps = item.depends_on()
-        for j, other in enumerate(items):
-            if i != j and other.urn in deps:
-                waiting_on[j] += 1
+        by_urn.setdefault(item.urn, []).append(i)
+    # what each one depends on, as indexes; how many to-delete dependents each one has
+    needs = [[j for urn in item.depends_on() for j in by_urn.get(urn, ()) if j != i]
+             for i, item in enumerate(items)]
+    waiting_on = [0] * len(items)
+    for deps in needs:
+        for j in deps:
+            waiting_on[j] += 1
+    ready = [-i for i in range(len(items)) if waiting_on[i] == 0]
+    heapq.heapify(ready)  # the latest in the state first
     order: list[ResourceState] = []
     done = [False] * len(items)
     while len(order) < len(items):
-        ready = [i for i in range(len(items)) if not done[i] and waiting_on[i] == 0]
-        pick = max(ready) if ready else max(i for i in range(len(items)) if not done[i])
+        while ready and done[-ready[0]]:
+            heapq.heappop(ready)
+        # a cycle (no state written by an engine has one): the latest left goes first
+        pick = -heapq.heappop(ready) if ready else \
+            max(i for i in range(len(items)) if not done[i])
         done[pick] = True
         order.append(items[pick])
-        deps = items[pick].depends_on()
-        for j, other in enumerate(items):
-            if not done[j] and other.urn in deps:
+        for j in needs[pick]:
+            if not done[j]:
                 waiting_on[j] -= 1
+                if waiting_on[j] == 0:
+                    heapq.heappush(ready, -j)
     return order

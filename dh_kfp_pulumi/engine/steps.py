@@ -40,8 +40,6 @@ class StepRunner:
                                      outputs=old.outputs if old else {}))
             self.d._done(Step(op, urn, request.type, custom=False,
                             keys=tuple(P.changed_keys(old.inputs, news)) if old else ()))
-            if self.d.persist:
-                self.d.ledger.save()
         return resource_pb2.RegisterResourceResponse(urn=urn, object=P.to_struct({}))
 
     def custom(self, request: Any, urn: str, news: P.Props, old: ResourceState | None) -> Any:
@@ -110,19 +108,14 @@ class StepRunner:
                 if not old.retain_on_delete:
                     self._mutate("delete", urn, lambda: provider.delete(
                         urn, name, type_, old.id, old.outputs, old.inputs))
-                with self.d._lock:
-                    self.d.ledger.seen.add(urn)  # the old one is gone from the state
-                    self.d.ledger.save()
+                self.d.ledger.mark_seen(urn)  # the old one is gone from the state
             id_, outputs = self._mutate("create", urn, lambda: provider.create(
                 urn, name, type_, inputs, secret_outputs))
             if not dbr:
-                old.delete = True
-                with self.d._lock:
-                    self.d.ledger.pending.append(old)
+                self.d.ledger.condemn(old)
         with self.d._lock:
             self.d.ledger.record(self._entry(request, urn, id_=id_, inputs=inputs, outputs=outputs))
             self.d._done(step)
-            self.d.ledger.save()
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_,
                                                      object=P.to_struct(outputs))
 
@@ -148,7 +141,6 @@ class StepRunner:
             with self.d._lock:
                 self.d.ledger.forget(entry)
                 self.d._done(step)
-                self.d.ledger.save()
 
     def _mutate(self, op: str, urn: str, call: Any) -> Any:
         """A provider call that changes KFP, recorded in the state while it runs."""

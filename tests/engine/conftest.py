@@ -71,6 +71,15 @@ class FilesProject:
     def state(self) -> dict:
         return json.loads(self.state_file.read_text())
 
+    def loaded(self) -> engine.State:
+        """The state as the next command reads it: the file, and the journal a killed
+        command left, replayed."""
+        return engine.StateStore(self.state_dir, "files", STACK).load()
+
+    @property
+    def journal_file(self) -> Path:
+        return self.state_dir / f"files-{STACK}.journal"
+
     def file(self, path: str) -> Path:
         return self.root / path
 

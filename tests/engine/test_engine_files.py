@@ -284,7 +284,7 @@ def test_a_crash_mid_create_leaves_a_valid_state_and_is_reported(files):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             # `a` is pending for a moment too, before its create returns; wait for `c`'s
-            pending = files.state()["pending_operations"] if files.state_file.exists() else []
+            pending = files.loaded().pending_operations
             if any(op["urn"].endswith("::c") for op in pending):
                 break
             time.sleep(0.05)
@@ -293,10 +293,12 @@ def test_a_crash_mid_create_leaves_a_valid_state_and_is_reported(files):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    state = files.state()  # whole JSON, never half-written
-    assert state["pending_operations"][0]["op"] == "create"
-    assert state["pending_operations"][0]["urn"].endswith("::c")
-    assert [r["id"] for r in state["resources"] if r["custom"]] == ["a.txt"]
+    # the journal since the last state file (none: a first up), replayed
+    assert files.journal_file.exists() and not files.state_file.exists()
+    state = files.loaded()
+    assert state.pending_operations[0]["op"] == "create"
+    assert state.pending_operations[0]["urn"].endswith("::c")
+    assert [r.id for r in state.resources if r.custom] == ["a.txt"]
 
     (files.root / "hang-create").unlink()
     files.calls()
