@@ -11,8 +11,8 @@
 3. Throughput and memory: `--many N` one-step runs created at once (the server's default
    max concurrency unless `--concurrency`), timed from the first create to the last
    terminal state (runs per second), then the server process's RSS (VmRSS, and its peak
-   VmHWM) and the database's size (server.db + its WAL), against the same figures after the
-   warm-up run.
+   VmHWM), the database's size (server.db + its WAL) and the data dir's (logs and outputs
+   too), against the same figures after the warm-up run.
 
 Re-run (from the repository root):
 
@@ -148,8 +148,10 @@ def memory(pid: int, data_dir: Path) -> dict[str, float]:
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                   if ":" in line)  # fmt: skip
     db = sum(p.stat().st_size for p in data_dir.glob("server.db*"))
+    files = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
     return {"rss": int(status["VmRSS"].split()[0]) / 1024,
-            "peak": int(status["VmHWM"].split()[0]) / 1024, "db": db / 2**20}
+            "peak": int(status["VmHWM"].split()[0]) / 1024, "db": db / 2**20,
+            "files": files / 2**20}
 
 
 def many_runs(client: kfp.Client, spec_path: Path, count: int) -> tuple[float, dict[str, int]]:
@@ -238,7 +240,7 @@ def main() -> None:
                 after = memory(info.pid, data_dir)
             print(f"  all ended in {elapsed:.1f} s: {args.many / elapsed:.2f} runs/s  {states}")
             for key, what in (("rss", "server RSS"), ("peak", "server peak RSS"),
-                              ("db", "database")):  # fmt: skip
+                              ("db", "database"), ("files", "data dir")):  # fmt: skip
                 print(f"  {what:<16}: {before[key]:7.1f} MiB after 1 run, {after[key]:7.1f} MiB "
                       f"after {args.many + 1}")
 

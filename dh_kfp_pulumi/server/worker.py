@@ -229,15 +229,16 @@ def _await_assignment() -> list[str] | None:
 
 def main(argv: list[str]) -> int:
     if argv[0] == "--spare":
+        store = Store(argv[1])  # the database opened while waiting, off the run's path too
         assignment = _await_assignment()
         if assignment is None:
             return 0
-        db, (run_id, run_dir, pipeline_root) = argv[1], assignment
+        run_id, run_dir, pipeline_root = assignment
     else:
         db, run_id, run_dir, pipeline_root = argv
+        store = Store(db)
     threading.Thread(target=_watch_parent, daemon=True, name="parent-watch").start()
     sys.stdout = _StdoutRouter(sys.stdout)
-    store = Store(db)
     try:
         state, error = execute(store, run_id, Path(run_dir), Path(pipeline_root))
     except Exception as exc:
