@@ -325,11 +325,12 @@ def tls_identity() -> tuple[bytes, Any]:
 
     import grpc
 
-    folder = os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dh-kfp"
-    )
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    folder = os.path.join(cache, "dh-kfp")
     path = os.path.join(folder, TLS_CACHE)
     try:
+        if not os.path.isabs(cache):  # no home to keep it in: never a `~` in the working dir
+            raise ValueError("no cache directory")
         with open(path) as handle:
             kept = json.load(handle)
         if kept["not_after"] - time.time() < 86400:
@@ -340,6 +341,8 @@ def tls_identity() -> tuple[bytes, Any]:
         record = {"der": base64.b64encode(der).decode(), "key": key, "cert": cert,
                   "not_after": time.time() + TLS_DAYS * 86400}  # fmt: skip
         try:
+            if not os.path.isabs(cache):
+                raise OSError("no cache directory")
             os.makedirs(folder, mode=0o700, exist_ok=True)
             temporary = f"{path}.{os.getpid()}"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

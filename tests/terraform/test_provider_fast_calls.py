@@ -105,3 +105,21 @@ def test_a_build_problem_waits_for_the_plan_and_is_reported_there():
     assert [d.summary.split(":")[0] for d in diagnostics_of("dhkfp_workflow", config)] == [
         "handler"
     ]
+
+
+def test_the_tls_certificate_is_made_once_and_kept_private(tmp_path, monkeypatch):
+    from dh_kfp_pulumi.terraform import provider as tfp
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    der, _ = tfp.tls_identity()
+    kept = tmp_path / "dh-kfp" / tfp.TLS_CACHE
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert tfp.tls_identity()[0] == der  # the same certificate for the next plugin process
+
+    kept.write_text("{not json")  # a damaged cache is made again, never an error
+    again, _ = tfp.tls_identity()
+    assert again != der and json.loads(kept.read_text())["der"]
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # no usable cache: a certificate anyway
+    monkeypatch.chdir(tmp_path)
+    assert tfp.tls_identity()[0] and not (tmp_path / "relative").exists()
