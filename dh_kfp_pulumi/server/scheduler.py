@@ -46,6 +46,10 @@ class Scheduler(Loop):
         super().__init__("scheduler")
         self.store = store
         self.on_run_created = on_run_created
+        # (id, trigger, last_tick) -> (schedule, end, next tick) of the last turn: a turn
+        # comes after every recurring-run write, and parsing and iterating every enabled
+        # cron again on each was most of the server's CPU while an `up` made hundreds
+        self._ticks: dict[tuple[str, str, float], tuple[Any, Any, float]] = {}
 
     def _turn(self) -> float:
         return self.turn(time.time())
@@ -57,20 +61,31 @@ class Scheduler(Loop):
         """Fire what is due at `moment`; return how long to sleep until the next tick."""
         soonest = moment + _MAX_IDLE
         rows = self.store.all("SELECT * FROM recurring_runs WHERE mode = 'ENABLE'")
+        previous, self._ticks = self._ticks, {}
         for row in rows:
-            nxt = self._fire_due(row, moment)
+            nxt = self._fire_due(row, moment, previous)
             if nxt is not None:
                 soonest = min(soonest, nxt)
         return soonest - time.time()
 
-    def _fire_due(self, row: Any, moment: float) -> float | None:
-        trigger = json.loads(row["trigger"])
-        schedule = api_runs.schedule_of(trigger)
-        end = trigger.get("end_time") or None
+    def _fire_due(self, row: Any, moment: float,
+                  previous: dict[tuple[str, str, float], tuple[Any, Any, float]]
+                  ) -> float | None:
+        key = (row["id"], row["trigger"], row["last_tick"])
+        known = previous.get(key)
+        if known is not None:
+            schedule, end, nxt = known
+        else:
+            trigger = json.loads(row["trigger"])
+            schedule = api_runs.schedule_of(trigger)
+            end = trigger.get("end_time") or None
+            nxt = schedule.next_after(row["last_tick"])
+        self._ticks[key] = (schedule, end, nxt)
         limit = min(moment, end) if end else moment
         last = row["last_tick"]
         while True:
-            nxt = schedule.next_after(last)
+            if last != row["last_tick"]:
+                nxt = schedule.next_after(last)
             if end and nxt > end:
                 return None  # the schedule is over
             if nxt > limit:
