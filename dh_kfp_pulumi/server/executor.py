@@ -157,7 +157,7 @@ class Executor(Loop):
         free = self.max_concurrent_runs - self.running()
         if free <= 0:
             return
-        for row in self.store.runs_in_states(("PENDING",))[:free]:
+        for row in self.store.runs_in_states(("PENDING",), limit=free):
             self._start_worker(row)
 
     def _start_worker(self, row: Any) -> None:

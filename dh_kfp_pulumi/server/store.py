@@ -126,10 +126,12 @@ class Store:
     def recent_runs(self, limit: int = 50) -> list[sqlite3.Row]:
         return self.all("SELECT * FROM runs ORDER BY created_at DESC, seq DESC LIMIT ?", (limit,))
 
-    def runs_in_states(self, states: tuple[str, ...]) -> list[sqlite3.Row]:
+    def runs_in_states(self, states: tuple[str, ...], limit: int = -1) -> list[sqlite3.Row]:
+        """Oldest first; at most `limit` (-1: all): the executor takes only the runs it has
+        room for, not every PENDING run (with their specs) at each turn."""
         marks = ", ".join("?" * len(states))
-        return self.all(f"SELECT * FROM runs WHERE state IN ({marks}) ORDER BY created_at, seq",
-                        states)
+        return self.all(f"SELECT * FROM runs WHERE state IN ({marks}) ORDER BY created_at, seq "
+                        "LIMIT ?", (*states, limit))
 
     def active_runs_of(self, recurring_run_id: str) -> int:
         marks = ", ".join("?" * len(ACTIVE_STATES))

@@ -55,3 +55,24 @@ def test_a_workers_exit_wakes_the_loop_at_once(tmp_path):
     assert executor._wake.wait(5)
     waiter.join(5)
     assert proc.returncode == 0 and time.monotonic() - start < 2
+
+
+def test_a_turn_reads_only_the_pending_runs_it_has_room_for(tmp_path, monkeypatch):
+    """With a backlog, each turn used to load every PENDING run with its spec (8.9 ms a turn
+    at 1,000 runs); now the oldest `free` ones only (0.7 ms)."""
+    executor, _ = make(tmp_path, monkeypatch)
+    store = executor.store
+    columns = store.all("PRAGMA table_info(runs)")  # (cid, name, type, notnull, default, pk)
+    with store.write() as conn:
+        for i in range(6):
+            values = {c[1]: 0 if c[2].upper().startswith("INT") else "" for c in columns
+                      if c[3] and c[4] is None and c[1] != "seq"}  # fmt: skip
+            values.update(id=f"run-{i}", state="PENDING", created_at=100 - i, scheduled_at=0)
+            conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES "
+                         f"({', '.join('?' * len(values))})", tuple(values.values()))  # fmt: skip
+    taken = []
+    monkeypatch.setattr(executor, "_start_worker", lambda row: taken.append(row["id"]))
+    executor._launch()
+    assert taken == ["run-5", "run-4"]  # max_concurrent_runs=2, oldest first
+    assert [r["id"] for r in store.runs_in_states(("PENDING",))] == [f"run-{i}" for i in
+                                                                    range(5, -1, -1)]
