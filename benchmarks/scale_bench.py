@@ -151,17 +151,19 @@ def main() -> None:
     labels = [label for label, _, _ in COMMANDS]
     for key, title in (("seconds", "wall seconds"), ("cpu", "engine CPU seconds (user+sys)"),
                        ("provider_cpu", "provider CPU seconds (user+sys)"),
-                       ("server_cpu", "embedded KFP server CPU seconds (/proc/<pid>/stat)")):
+                       ("server_cpu", "embedded KFP server CPU seconds (/proc/<pid>/stat; "
+                                      "its background threads too)")):
         print(f"\n{title} per command (N workflows + N schedules = 2N+2 resources)")
         print(f"{'command':<18}" + "".join(f"{f'N={n}':>10}" for n in sizes)
               + (f"{'exponent':>10}" if len(sizes) > 1 else ""))
         for label in labels:
             times = [results[n][label][key] for n in sizes]
             line = f"{label:<18}" + "".join(f"{t:10.2f}" for t in times)
-            if len(sizes) > 1:
-                line += f"{exponent(sizes, times):10.2f}"
+            if len(sizes) > 1:  # none for times that are only background noise
+                line += f"{exponent(sizes, times):10.2f}" if min(times) >= 0.03 else \
+                    f"{'-':>10}"
             print(line)
-        if all(results[n]["preview"][key] > 0 for n in sizes):
+        if all(results[n]["preview"][key] >= 0.03 for n in sizes):
             print("no-op up / preview: " + ", ".join(
                 f"N={n} {results[n]['no-op up'][key] / results[n]['preview'][key]:.2f}x"
                 for n in sizes))
