@@ -42,7 +42,17 @@ def _provider_config(config: dict[str, Any]) -> Any:
     """A BackendConfig from the provider block (raises SpecError naming the setting)."""
     from dh_kfp_pulumi.backends import config_from_mapping
 
-    return config_from_mapping({k: v for k, v in config.items() if v is not None})
+    return config_from_mapping(
+        {k: v for k, v in config.items() if v is not None and k != "stack"}
+    )
+
+
+def _owner(config: dict[str, Any]) -> str:
+    """`terraform/<stack>`: the owner mark of the KFP objects this configuration makes."""
+    from dh_kfp_pulumi.naming import owner_of
+
+    stack = config.get("stack")
+    return owner_of("terraform", stack if isinstance(stack, str) else "default")
 
 
 class Provider:
@@ -51,6 +61,7 @@ class Provider:
     def __init__(self) -> None:
         self._settings: Any = None  # the BackendConfig, made when first needed
         self.unknown: list[str] = []  # settings not known yet (from resources still to make)
+        self.owner = "terraform/default"  # from the `stack` setting at configure
 
     @property
     def config(self) -> Any:
@@ -83,6 +94,7 @@ class Provider:
         made = self._config(diags, config)
         if made is not None:
             self.config = made
+        self.owner = _owner(config)
 
     def backend(self) -> Any:
         """A Backend for one call; none while a setting is unknown (it could be another KFP)."""

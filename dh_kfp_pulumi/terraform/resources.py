@@ -154,6 +154,7 @@ class KindResource:
                 out[key] = to_core(items)
             elif items:
                 out[key] = [{k: to_core(v) for k, v in i.items() if v is not None} for i in items]
+        out["owner"] = self.provider.owner  # the provider's `stack`, in every object's mark
         return out
 
     def olds(self, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -87,6 +87,8 @@ PROVIDER = Schema(
              "recurring runs to end before failing (default 3600)"),
             ("on_destroy_active_runs", STR, "'wait' (default) or 'cancel': what a destroy "
              "does with runs its recurring runs still have going"),
+            ("stack", STR, "whose KFP objects these are: every object made carries the owner "
+             "mark terraform/<stack> (default 'default'; e.g. terraform.workspace)"),
         )
     ]
 )

@@ -75,10 +75,10 @@ def test_problem_paths_point_at_attributes():
 
 def test_schemas_cover_every_reconcile_prop():
     """One vocabulary: every input reconcile knows is an attribute (or the functions block)."""
-    not_in_terraform = {
-        "workflow": {"source_origin", "spec_hash"},  # set by the source reader / by check
-        "task": {"spec_hash"},
-        "run": set(),
+    not_in_terraform = {  # `owner`: set by the provider from its `stack` setting
+        "workflow": {"source_origin", "spec_hash", "owner"},  # + by the source reader / check
+        "task": {"spec_hash", "owner"},
+        "run": {"owner"},
     }
     for spec in RESOURCES.values():
         core = reconcile.KINDS[spec.kind]
