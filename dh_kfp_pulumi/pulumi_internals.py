@@ -11,15 +11,20 @@ fails loudly, naming the one that moved, on an upgrade that breaks any of them:
 - `runtime.sync_await._ensure_event_loop`: the loop a Pulumi program runs on when no
   loop is running (outputs made before `pulumi.run` starts one);
 - `Output(resources, future, is_known, is_secret)`: an Output made from futures, for a
-  value the program settles itself (a project's functions, sealed once declared).
+  value the program settles itself (a project's functions, sealed once declared);
+- `runtime.stack.wait_for_rpcs` (with `_get_rpc_manager` and `SETTINGS`): the program's
+  final wait for its outputs, replaced while the offline engine runs a program
+  (`batched_output_wait`; tests/engine/test_output_wait.py compares it with the SDK's).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
+import pulumi.runtime.stack
 from pulumi import Output
 from pulumi.dynamic import dynamic
 from pulumi.runtime import rpc
@@ -51,3 +56,55 @@ def output_from_futures(
 ) -> Output[Any]:
     """An Output of no resource whose value, knownness and secretness are these futures."""
     return Output(set(), value, known, secret)
+
+
+@contextlib.contextmanager
+def batched_output_wait() -> Iterator[None]:
+    """`_wait_for_rpcs` in place of the SDK's while the block runs (`run_pulumi_func`
+    calls it by its module-level name)."""
+    original = pulumi.runtime.stack.wait_for_rpcs
+    pulumi.runtime.stack.wait_for_rpcs = _wait_for_rpcs
+    try:
+        yield
+    finally:
+        pulumi.runtime.stack.wait_for_rpcs = original
+
+
+async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
+    """The SDK's `wait_for_rpcs` (pulumi/runtime/stack.py), but for one change: each batch of
+    outstanding outputs is waited on once, until all are done or one fails
+    (FIRST_EXCEPTION), where the SDK waits again on every one left each time one completes
+    (FIRST_COMPLETED): with n outputs, n waits of n callbacks each. The RPCs, the first
+    error raised, and outputs created while waiting (the next batch) are as in the SDK."""
+    settings = pulumi.runtime.stack.SETTINGS
+    rpc_manager = pulumi.runtime.stack._get_rpc_manager()
+    while True:
+        while len(rpc_manager.rpcs) > 0:
+            await asyncio.sleep(0)
+            try:
+                await rpc_manager.rpcs.pop()
+            except Exception as exn:
+                if rpc_manager.unhandled_exception is not None:
+                    cause = rpc_manager.unhandled_exception.with_traceback(
+                        rpc_manager.exception_traceback)
+                    raise exn from cause
+                raise
+        if rpc_manager.unhandled_exception is not None:
+            raise rpc_manager.unhandled_exception.with_traceback(
+                rpc_manager.exception_traceback)
+        if await_all_outstanding_tasks:
+            while True:
+                with settings.lock:
+                    if len(settings.outputs) == 0:
+                        break
+                    pending = list(settings.outputs)
+                    settings.outputs.clear()
+                done, not_done = await asyncio.wait(
+                    pending, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    await task
+                if not_done:  # as the SDK (not reached: `done` then held a failure)
+                    with settings.lock:
+                        settings.outputs.update(not_done)
+        if len(rpc_manager.rpcs) == 0:
+            break

@@ -11,19 +11,17 @@ afterwards (the next run sees edited code, as a new `pulumi up` process would).
 One part of the SDK is replaced while our engine runs a program: the final wait for the
 outstanding outputs (`wait_for_rpcs`), which waits on all of them again each time one
 completes, quadratic in the outputs (a program of 200 workflows has thousands); ours
-waits on each batch once (`_wait_for_rpcs`).
+waits on each batch once (`pulumi_internals.batched_output_wait`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import contextvars
 import gc
 import logging
 import runpy
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from pulumi.runtime.proto import resource_pb2
 
 from dh_kfp_pulumi.engine.sandbox import program_sandbox
 from dh_kfp_pulumi.errors import DhKfpError
+from dh_kfp_pulumi.pulumi_internals import batched_output_wait
 
 _NOT_SUPPORTED = "does not support"
 
@@ -141,58 +140,6 @@ def _run(program: Path, project: str, stack: str, root: Path, config: Mapping[st
         gc.collect()
         asyncio_logger.setLevel(old_level)
     return message
-
-
-@contextlib.contextmanager
-def batched_output_wait() -> Iterator[None]:
-    """`_wait_for_rpcs` in place of the SDK's while the block runs (`run_pulumi_func`
-    calls it by its module-level name)."""
-    original = pulumi.runtime.stack.wait_for_rpcs
-    pulumi.runtime.stack.wait_for_rpcs = _wait_for_rpcs
-    try:
-        yield
-    finally:
-        pulumi.runtime.stack.wait_for_rpcs = original
-
-
-async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
-    """The SDK's `wait_for_rpcs` (pulumi/runtime/stack.py), but for one change: each batch of
-    outstanding outputs is waited on once, until all are done or one fails
-    (FIRST_EXCEPTION), where the SDK waits again on every one left each time one completes
-    (FIRST_COMPLETED): with n outputs, n waits of n callbacks each. The RPCs, the first
-    error raised, and outputs created while waiting (the next batch) are as in the SDK."""
-    settings = pulumi.runtime.stack.SETTINGS
-    rpc_manager = pulumi.runtime.stack._get_rpc_manager()
-    while True:
-        while len(rpc_manager.rpcs) > 0:
-            await asyncio.sleep(0)
-            try:
-                await rpc_manager.rpcs.pop()
-            except Exception as exn:
-                if rpc_manager.unhandled_exception is not None:
-                    cause = rpc_manager.unhandled_exception.with_traceback(
-                        rpc_manager.exception_traceback)
-                    raise exn from cause
-                raise
-        if rpc_manager.unhandled_exception is not None:
-            raise rpc_manager.unhandled_exception.with_traceback(
-                rpc_manager.exception_traceback)
-        if await_all_outstanding_tasks:
-            while True:
-                with settings.lock:
-                    if len(settings.outputs) == 0:
-                        break
-                    pending = list(settings.outputs)
-                    settings.outputs.clear()
-                done, not_done = await asyncio.wait(
-                    pending, return_when=asyncio.FIRST_EXCEPTION)
-                for task in done:
-                    await task
-                if not_done:  # as the SDK (not reached: `done` then held a failure)
-                    with settings.lock:
-                        settings.outputs.update(not_done)
-        if len(rpc_manager.rpcs) == 0:
-            break
 
 
 def program_error(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""The final wait for a program's outputs, batched (engine/program.py `_wait_for_rpcs`): the
+"""The final wait for a program's outputs, batched (pulumi_internals.py `_wait_for_rpcs`): the
 SDK's waits on every outstanding output again each time one completes, quadratic in the
 outputs of a program of hundreds of workflows. Ours must keep what the SDK's does:
 every output and every output made while waiting is done before the program ends, and
@@ -12,8 +12,7 @@ import textwrap
 import pulumi.runtime.stack
 import pytest
 
-from dh_kfp_pulumi import engine
-from dh_kfp_pulumi.engine import program as program_module
+from dh_kfp_pulumi import engine, pulumi_internals
 
 PROVIDER = """
 import pulumi
@@ -82,4 +81,4 @@ def test_the_sdk_wait_is_still_the_one_ours_copies():
         assert piece in source, piece
     assert "await wait_for_rpcs()" in inspect.getsource(pulumi.runtime.stack.run_pulumi_func)
     assert inspect.signature(pulumi.runtime.stack.wait_for_rpcs).parameters.keys() == \
-        inspect.signature(program_module._wait_for_rpcs).parameters.keys()
+        inspect.signature(pulumi_internals._wait_for_rpcs).parameters.keys()
