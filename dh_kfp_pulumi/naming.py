@@ -59,12 +59,8 @@ class Mark:
     name: str
     owner: str  # "" in marks written before owners were recorded
 
-    def same(self, kind: str, project: str, name: str, owner: str) -> bool:
-        return (self.kind, self.project, self.name, self.owner) == (kind, project, name, owner)
-
     def __str__(self) -> str:
-        made_by = f"{self.owner}" if self.owner else "an unrecorded owner"
-        return f"{self.kind} {self.project}/{self.name} of {made_by}"
+        return f"{self.kind} {self.project}/{self.name} of {self.owner or 'an unrecorded owner'}"
 
 
 def mark_of(description: str) -> Mark | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kfp_kit import stats, writes
+from kfp_kit import ADDER, stats, writes
 
 from dh_kfp_pulumi import engine
 from dh_kfp_pulumi.errors import DhKfpError
@@ -39,10 +39,6 @@ def pipe(url: str, n: int = 1):
     with pipeline_context() as pc:
         pc.step(name="add", function="adder", action="job",
                 inputs={"x": n, "word": url}, values=["y"])
-"""
-ADDER = """\
-def add(x, word):
-    return {"y": f"{word}:{int(x) + 1}"}
 """
 GOOD_RUN = "wf.run(action='pipeline', name='once', inputs={'url': 'u'})\n"
 

@@ -412,13 +412,15 @@ def delete(id: str, state: Mapping[str, Any], backend: KfpBackend) -> None:
     current = state.get("recurring_run_id")
     ids = [str(r) for r in dict.fromkeys([current, *_leftovers(state)]) if r]
     live = [r for r in (sched.get_recurring_run(backend, rid) for rid in ids) if r is not None]
-    for other in [r for r in live if foreign_mark(r.description, state) is not None]:
-        log.warning(
-            "recurring run %s (%s) left in KFP: it was made for %s, not by this resource",
-            other.name, other.id, foreign_mark(other.description, state),
-        )
-        live.remove(other)
-        ids.remove(other.id)
+    for recurring_run in list(live):
+        other = foreign_mark(recurring_run.description, state)
+        if other is not None:
+            log.warning(
+                "recurring run %s (%s) left in KFP: it was made for %s, not by this resource",
+                recurring_run.name, recurring_run.id, other,
+            )
+            live.remove(recurring_run)
+            ids.remove(recurring_run.id)
     disabled: list[str] = []
     try:
         for recurring_run in live:

@@ -237,14 +237,14 @@ def ensure_pipeline(
             found = backend.find_pipeline(display_name)
             if found is None:
                 raise
-    refuse_foreign(found, mine, "pipeline", display_name)
+    refuse_foreign(found, mine, display_name)
     return found, False
 
 
-def refuse_foreign(pipeline: Any, mine: Mark, noun: str, display_name: str) -> None:
+def refuse_foreign(pipeline: Any, mine: Mark, display_name: str) -> None:
     """Raise unless the pipeline's owner mark is exactly this resource's."""
     mark = mark_of(pipeline.description or "")
-    if mark is not None and mark.same(mine.kind, mine.project, mine.name, mine.owner):
+    if mark == mine:
         return
     who = f"was made for {mark}" if mark is not None else "was not made by dh-kfp"
     raise SpecError(
@@ -252,7 +252,7 @@ def refuse_foreign(pipeline: Any, mine: Mark, noun: str, display_name: str) -> N
         [
             FieldProblem(
                 "name",
-                f"KFP already has a {noun} named {display_name!r} (id {pipeline.id}) that "
+                f"KFP already has a pipeline named {display_name!r} (id {pipeline.id}) that "
                 f"{who}, not for this {mine.kind} of {mine.owner or 'this owner'}; "
                 "nothing was created. To take it over, set `adopt` to its id (Terraform: "
                 "`terraform import`); else rename this "
