@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from dh_kfp_pulumi.backends import BackendConfig, KfpBackend
 from dh_kfp_pulumi.errors import FieldProblem, SpecError
 from dh_kfp_pulumi.reconcile import workflow as wf
@@ -34,8 +32,7 @@ from dh_kfp_pulumi.reconcile.common import (
     problems_of,
     without_unknown,
 )
-from dh_kfp_pulumi.specs import PodSettings, problems_from
-from dh_kfp_pulumi.specs.pod import POD_FIELDS
+from dh_kfp_pulumi.reconcile.spec_fields import POD_FIELDS
 
 KIND = "job"
 STEP_FIELDS = ("inputs", "parameters", "outputs", "values")
@@ -72,6 +69,10 @@ def check(news: Mapping[str, Any], config: BackendConfig) -> tuple[dict[str, Any
     problems += owner_problems(news)
     function, function_problems = _function(news)
     problems += function_problems
+    from pydantic import ValidationError
+
+    from dh_kfp_pulumi.specs import PodSettings, problems_from
+
     settings = None
     pod = {k: news.get(k) for k in POD_FIELDS if news.get(k) is not None}
     try:
@@ -137,6 +138,8 @@ def _build(props: Mapping[str, Any], function: Any, settings: Any, config: Backe
 
 def build(props: Mapping[str, Any], config: BackendConfig) -> Any:
     """Build from checked props (raises SpecError/BuildError on bad ones)."""
+    from dh_kfp_pulumi.specs import PodSettings
+
     function, problems = _function(props)
     pod = {k: props.get(k) for k in POD_FIELDS if props.get(k) is not None}
     if problems or function is None:

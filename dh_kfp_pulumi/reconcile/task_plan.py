@@ -9,11 +9,9 @@ from typing import Any
 
 from dh_kfp_pulumi.naming import pipeline_name
 from dh_kfp_pulumi.reconcile.common import UNKNOWN, Fields, Plan, is_unknown, short_hash
-from dh_kfp_pulumi.specs import TaskSpec
-from dh_kfp_pulumi.specs.pod import POD_FIELDS
+from dh_kfp_pulumi.reconcile.spec_fields import POD_FIELDS, TASK_FIELDS
 
 KIND = "task"
-TASK_FIELDS: tuple[str, ...] = tuple(TaskSpec.model_fields)
 INPUTS: tuple[str, ...] = (
     "project",
     "name",

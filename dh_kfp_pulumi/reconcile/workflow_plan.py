@@ -9,10 +9,10 @@ from typing import Any
 
 from dh_kfp_pulumi.naming import pipeline_name
 from dh_kfp_pulumi.reconcile.common import UNKNOWN, Fields, Plan, is_unknown, short_hash
-from dh_kfp_pulumi.specs import WorkflowSpec
+from dh_kfp_pulumi.reconcile.spec_fields import WORKFLOW_FIELDS
 
 KIND = "workflow"
-SPEC_FIELDS: tuple[str, ...] = tuple(WorkflowSpec.model_fields)
+SPEC_FIELDS: tuple[str, ...] = WORKFLOW_FIELDS
 EXTRA_FIELDS = ("functions", "adopt", "spec_hash", "owner")
 INPUTS: tuple[str, ...] = (*SPEC_FIELDS, *EXTRA_FIELDS)
 OUTPUTS = ("pipeline_id", "pipeline_name", "version_id", "version_name", "ir", "url")
