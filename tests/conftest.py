@@ -5,7 +5,9 @@ each area's own conftest.py."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,12 @@ def engines_required() -> bool:
 def pytest_configure(config):
     # kfp.Client warns on every construction; a module's own filter is reset by pytest
     config.addinivalue_line("filterwarnings", "ignore:This client only works:FutureWarning")
+    # Terraform's plugin remembers clean checks (terraform/checks.py): in a folder of this
+    # run's (inherited by every plugin process a test starts), never the user's cache.
+    if "DH_KFP_CHECK_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="dh-kfp-checks-")
+        os.environ["DH_KFP_CHECK_CACHE"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 # `slow` (pyproject.toml: runs pipelines or servers) also marks, without each module

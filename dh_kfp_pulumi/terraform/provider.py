@@ -11,12 +11,13 @@ here because the framework's versions cannot express what reconcile decides:
   attributes arrive as `[type, value]`).
 
 The provider holds only its BackendConfig; every call makes its own Backend (the gRPC
-server runs calls on several threads).
+server runs calls on several threads), whose reads are plain HTTP (`backends/rest.py`).
 
 Terraform starts the plugin 3 times per command (schema, validation, then plan or apply),
 so start and exit are kept short: the schema and Validate* calls import neither kfp nor
-Pulumi (only the plan's and apply's calls do), the TLS certificate is kept in the user's
-cache, and the process ends with `os._exit` once Terraform shuts it down.
+Pulumi, reads import no kfp, clean checks are remembered across processes (`checks.py`),
+so a no-op plan imports neither kfp nor pydantic; the TLS certificate is kept in the
+user's cache, and the process ends with `os._exit` once Terraform shuts it down.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
 
+from dh_kfp_pulumi.terraform.checks import CheckMemo, cache_folder
 from dh_kfp_pulumi.terraform.resources import RESOURCE_CLASSES, add_error
 from dh_kfp_pulumi.terraform.schema import PIPELINE, PROVIDER
 
@@ -62,6 +64,7 @@ class Provider:
         self._settings: Any = None  # the BackendConfig, made when first needed
         self.unknown: list[str] = []  # settings not known yet (from resources still to make)
         self.owner = "terraform/default"  # from the `stack` setting at configure
+        self.checks = CheckMemo.default()  # clean checks of earlier plugin processes
 
     @property
     def config(self) -> Any:
@@ -97,8 +100,12 @@ class Provider:
         self.owner = _owner(config)
 
     def backend(self) -> Any:
-        """A Backend for one call; none while a setting is unknown (it could be another KFP)."""
-        from dh_kfp_pulumi.backends import Backend
+        """A Backend for one call; none while a setting is unknown (it could be another KFP).
+
+        Its reads are plain HTTP (`RestBackend`): a refresh imports no kfp, and a plan
+        whose checks are remembered (`checks.py`) none at all.
+        """
+        from dh_kfp_pulumi.backends.rest import RestBackend
         from dh_kfp_pulumi.errors import DhKfpError
 
         if self.unknown:
@@ -107,7 +114,7 @@ class Provider:
                 "still to be made); KFP cannot be reached before it is: apply that resource "
                 "first (terraform apply -target=...)"
             )
-        return Backend(self.config)
+        return RestBackend(self.config)
 
     def _config(self, diags: Diagnostics, config: dict[str, Any]) -> Any:
         from dh_kfp_pulumi.errors import SpecError
@@ -337,11 +344,10 @@ def tls_identity() -> tuple[bytes, Any]:
 
     import grpc
 
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    folder = os.path.join(cache, "dh-kfp")
-    path = os.path.join(folder, TLS_CACHE)
+    folder = cache_folder()
+    path = os.path.join(folder or "", TLS_CACHE)
     try:
-        if not os.path.isabs(cache):  # no home to keep it in: never a `~` in the working dir
+        if folder is None:  # no home to keep it in: never a `~` in the working dir
             raise ValueError("no cache directory")
         with open(path) as handle:
             kept = json.load(handle)
@@ -353,7 +359,7 @@ def tls_identity() -> tuple[bytes, Any]:
         record = {"der": base64.b64encode(der).decode(), "key": key, "cert": cert,
                   "not_after": time.time() + TLS_DAYS * 86400}  # fmt: skip
         try:
-            if not os.path.isabs(cache):
+            if folder is None:
                 raise OSError("no cache directory")
             os.makedirs(folder, mode=0o700, exist_ok=True)
             temporary = f"{path}.{os.getpid()}"

@@ -195,10 +195,23 @@ class KindResource:
         spec = workflow.spec_for_task(inputs)
         return Unknown if is_unknown(spec) else json.dumps(spec, sort_keys=True)
 
-    def checked(self, diags: Diagnostics, state: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Checked inputs of a state's (or a config's) input attributes, None after problems."""
+    def checked(
+        self, diags: Diagnostics, state: Mapping[str, Any], *, remembered: bool = False
+    ) -> dict[str, Any] | None:
+        """Checked inputs of a state's (or a config's) input attributes, None after problems.
+
+        `remembered`: a clean result of an earlier process for the same props, settings
+        and code may answer (`checks.py`); a plan takes it, an apply checks (and builds)
+        afresh. Every clean result is remembered.
+        """
+        memo, configured = self.provider.checks, self.props(state)
+        key = memo.key("plan", self.SPEC.kind, configured, self.provider.config)
+        if remembered:
+            kept = memo.get(key)
+            if kept is not None:
+                return kept
         try:
-            props = self.sourced(self.props(state))
+            props = self.sourced(configured)
         except SpecError as exc:
             add_error(diags, self.TYPE, exc, self.SPEC)
             return None
@@ -206,6 +219,7 @@ class KindResource:
         if problems:
             add_problems(diags, problems, self.SPEC)
             return None
+        memo.put(key, inputs)
         return inputs
 
     def backend(self) -> Any:
@@ -224,15 +238,21 @@ class KindResource:
         from dh_kfp_pulumi.backends import BackendConfig
         from dh_kfp_pulumi.reconcile import UNKNOWN
 
+        memo, settings, configured = self.provider.checks, BackendConfig(), self.props(config)
+        key = memo.key("validate", self.SPEC.kind, configured, settings)
+        if memo.get(key) is not None:
+            return  # found clean before, by this same code
         try:
-            props = self.sourced(self.props(config), local_only=True)
+            props = self.sourced(configured, local_only=True)
         except SpecError as exc:
             add_error(diags, type_name, exc, self.SPEC)
             return
         if props.get("profile") is not None:
             props["profile"] = UNKNOWN
-        _, problems = self.core.check(unbuilt(self.SPEC.kind, props), BackendConfig())
+        _, problems = self.core.check(unbuilt(self.SPEC.kind, props), settings)
         add_problems(diags, problems, self.SPEC)
+        if not problems:
+            memo.put(key, {})
 
     def plan_change(
         self,
@@ -242,7 +262,7 @@ class KindResource:
         proposed: Mapping[str, Any],
     ) -> tuple[dict[str, Any] | None, list[str]]:
         """(the planned state, attributes forcing replacement) for a create or an update."""
-        news = self.checked(diags, config)
+        news = self.checked(diags, config, remembered=True)
         if news is None:
             return None, []
         if prior is None:
