@@ -74,7 +74,7 @@ class Backend:
         return connect.translate(exc, operation, self.host, self.config.token)
 
     def _kw(self) -> dict[str, Any]:
-        return {"_request_timeout": self.config.request_timeout}
+        return {"_request_timeout": connect.request_timeout(self.config)}
 
     def _ns(self) -> dict[str, Any]:
         return {"namespace": self.config.namespace} if self.config.namespace else {}

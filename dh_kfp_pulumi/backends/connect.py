@@ -57,12 +57,19 @@ def translate(exc: BaseException, operation: str, host: str, token: str | None) 
     import kfp_server_api
 
     if isinstance(exc, kfp_server_api.ApiException):
-        status = int(exc.status or 0)
-        message = convert.kfp_message(exc.body) or (exc.reason or "no details")
+        return api_error(operation, host, token, int(exc.status or 0), exc.body, exc.reason)
+    return api_error(operation, host, token, None, None, getattr(exc, "reason", None) or exc)
+
+
+def api_error(
+    operation: str, host: str, token: str | None, status: int | None, body: Any, reason: Any
+) -> ApiError:
+    """The error of a call answered with `status` and `body` (None: KFP could not be
+    reached, for `reason`), in KFP's own words and scrubbed of the credentials."""
+    if status is not None:
+        message = convert.kfp_message(body) or (reason or "no details")
         text = f"KFP {operation} failed (HTTP {status}): {message}"
     else:
-        status = 0
-        reason = getattr(exc, "reason", None) or exc
         text = f"KFP {operation} failed: cannot reach {host}: {reason}"
     if token:
         text = text.replace(token, "***")
@@ -72,7 +79,13 @@ def translate(exc: BaseException, operation: str, host: str, token: str | None) 
         password = urlsplit(host).password  # were it echoed without its URL
         if password:
             text = text.replace(password, "***")
-    return ApiError(text, status=status, operation=operation)  # URLs redacted by DhKfpError
+    return ApiError(text, status=status or 0, operation=operation)  # URLs redacted by DhKfpError
+
+
+def request_timeout(config: BackendConfig) -> tuple[float, float]:
+    """kfp_server_api's `_request_timeout`: (connect, read) seconds. A single number must
+    be an int there: a float such as the config's 60.0 was silently no timeout at all."""
+    return (config.request_timeout, config.request_timeout)
 
 
 # What is retried, and how (urllib3's Retry: kfp_server_api's own HTTP layer, so every KFP
@@ -140,7 +153,7 @@ def _new_client(
         def get_kfp_healthz(self, sleep_duration: int = 0) -> Any:  # noqa: ARG002
             try:
                 return self._healthz_api.healthz_service_get_healthz(
-                    _request_timeout=config.request_timeout
+                    _request_timeout=request_timeout(config)
                 )
             except Exception as exc:  # noqa: BLE001
                 raise translate(exc, "health check") from None

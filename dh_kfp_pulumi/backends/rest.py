@@ -18,14 +18,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import urllib3
 
 from dh_kfp_pulumi.backends import client, connect, convert, paging
 from dh_kfp_pulumi.backends.client import Backend
 from dh_kfp_pulumi.backends.models import (
-    ApiError,
     Experiment,
     Pipeline,
     PipelineVersion,
@@ -170,7 +169,7 @@ def _new_session(host: str, token: str | None, verify_ssl: bool, timeout: float)
                "User-Agent": "dh-kfp-pulumi/rest"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return Session(host, pool, headers, urllib3.Timeout(total=timeout))
+    return Session(host, pool, headers, urllib3.Timeout(connect=timeout, read=timeout))
 
 
 def _id(value: str) -> str:
@@ -210,23 +209,12 @@ class RestBackend(Backend):
         """connect.translate's error, for the failures of a plain GET (same words)."""
         if isinstance(exc, BackendError):
             return exc
-        host = self.host
-        token = self.config.token
         if isinstance(exc, _HttpFailure):
-            message = convert.kfp_message(exc.body) or (exc.reason or "no details")
-            status = exc.status
-            text = f"KFP {operation} failed (HTTP {status}): {message}"
-        else:
-            status = 0
-            reason = getattr(exc, "reason", None) or exc
-            text = f"KFP {operation} failed: cannot reach {host}: {reason}"
-        if token:
-            text = text.replace(token, "***")
-        with contextlib.suppress(ValueError):
-            password = urlsplit(host).password
-            if password:
-                text = text.replace(password, "***")
-        return ApiError(text, status=status, operation=operation)
+            return connect.api_error(
+                operation, self.host, self.config.token, exc.status, exc.body, exc.reason
+            )
+        reason = getattr(exc, "reason", None) or exc
+        return connect.api_error(operation, self.host, self.config.token, None, None, reason)
 
     def _rest_pages(
         self, operation: str, path: str, params: Mapping[str, Any], attribute: str

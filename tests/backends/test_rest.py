@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -251,7 +252,25 @@ def test_sessions_are_shared_per_settings():
     assert insecure is not first
     assert insecure.pool.connection_pool_kw["cert_reqs"] == "CERT_NONE"
     assert first.pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
-    assert first.timeout.total == 60.0 and "Authorization" not in first.headers
+    assert (first.timeout.connect_timeout, first.timeout.read_timeout) == (60.0, 60.0)
+    assert "Authorization" not in first.headers
+
+
+def test_a_kfp_that_never_answers_times_out_in_both():
+    """`request_timeout` holds: kfp_server_api ignores a float timeout (only an int or a
+    (connect, read) pair counts), so Backend used to wait forever on a silent KFP."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts connections, never answers
+        config = BackendConfig(host=f"http://127.0.0.1:{listener.getsockname()[1]}",
+                               request_timeout=0.5)  # fmt: skip
+        for backend in (RestBackend(config), Backend(config)):
+            started = time.monotonic()
+            error = failure(backend.get_pipeline, "p")
+            assert error[1:3] == (0, "health check"), error
+            assert "timed out" in error[0].lower(), error
+            # connect's retry policy retries a read timeout twice (3 tries, with backoff)
+            assert time.monotonic() - started < 10
 
 
 def test_json_views_convert_as_kfp_server_api_models():
