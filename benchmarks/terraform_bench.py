@@ -10,7 +10,9 @@ For each: `terraform apply` (from nothing), a no-op `terraform plan` (refresh + 
 every resource), `terraform destroy`; and the baseline: reconcile's check + create, then
 read + check + plan, then delete, for the same objects in one Python process (sequential,
 no Terraform, no plugin). The ratio is terraform / direct. A `terraform plan` of a config
-with no resources shows Terraform's fixed cost (CLI start, provider start).
+with no resources shows Terraform's fixed cost (CLI start, provider start). No-op plans
+run with the provider's remembered checks (terraform/checks.py, in this run's folder) and,
+interleaved, without them.
 
 Re-run:  PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/terraform_bench.py [--workflows N]
          [--plans 5] [--parking-only]
@@ -79,19 +81,24 @@ class Terraform:
         self.workdir, self.variables = workdir, variables
         self.env = {
             **os.environ,
+            # the provider's remembered checks (terraform/checks.py), in this run's folder
+            "DH_KFP_CHECK_CACHE": str(cli_config.parent / "checks"),
             "TF_CLI_CONFIG_FILE": str(cli_config),
             "CHECKPOINT_DISABLE": "1",
             "TF_IN_AUTOMATION": "1",
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
-    def timed(self, *args: str, ok: tuple[int, ...] = (0,)) -> float:
+    def timed(
+        self, *args: str, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+    ) -> float:
         command = ["terraform", args[0], *[f"-var={k}={v}" for k, v in self.variables.items()]]
         command += list(args[1:])
         start = time.perf_counter()
         done = subprocess.run(
-            command, cwd=self.workdir, env=self.env, capture_output=True, text=True
-        )
+            command, cwd=self.workdir, env={**self.env, **(env or {})}, capture_output=True,
+            text=True,
+        )  # fmt: skip
         elapsed = time.perf_counter() - start
         if done.returncode not in ok:
             raise SystemExit(f"terraform {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
@@ -210,7 +217,11 @@ def main() -> int:
              "delete_runs_on_destroy": "true"},
         )  # fmt: skip
         t_apply = tf.timed("apply", "-auto-approve", "-input=false")
-        plans = [tf.timed("plan", "-detailed-exitcode", "-input=false") for _ in range(args.plans)]
+        plans, unremembered = [], []
+        for _ in range(args.plans):  # interleaved: the memo on, then off
+            plans.append(tf.timed("plan", "-detailed-exitcode", "-input=false"))
+            unremembered.append(tf.timed("plan", "-detailed-exitcode", "-input=false",
+                                         env={"DH_KFP_CHECK_CACHE": "0"}))  # fmt: skip
         t_plan = statistics.median(plans)
         t_destroy = tf.timed("destroy", "-auto-approve", "-input=false")
         d_apply, d_plan, d_destroy = direct(*parking_props(), config)
@@ -220,6 +231,9 @@ def main() -> int:
             print(row(what, a, b))
         print(f"  no-op plan: median {t_plan:.2f} s of {len(plans)} (all: "
               f"{', '.join(f'{t:.2f}' for t in plans)})")
+        print(f"  no-op plan, checks not remembered (DH_KFP_CHECK_CACHE=0): median "
+              f"{statistics.median(unremembered):.2f} s (all: "
+              f"{', '.join(f'{t:.2f}' for t in unremembered)})")
         if args.parking_only:
             return 0
 
