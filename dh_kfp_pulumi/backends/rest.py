@@ -31,6 +31,7 @@ from dh_kfp_pulumi.backends.models import (
     RecurringRun,
     Run,
 )
+from dh_kfp_pulumi.backends.snapshot import SnapshotBackend
 from dh_kfp_pulumi.errors import BackendError
 
 _API = "/apis/v2beta1"
@@ -310,3 +311,11 @@ class RestBackend(Backend):
             "list recurring runs", f"{_API}/recurringruns", params, "recurring_runs"
         )
         return [convert.recurring_run(r) for r in pages]
+
+
+class RestSnapshotBackend(SnapshotBackend, RestBackend):
+    """`SnapshotBackend` over plain HTTP: a refresh's gets answered by one list per
+    project or experiment, none of it importing kfp (the Terraform provider's reads)."""
+
+    def __repr__(self) -> str:
+        return f"RestSnapshotBackend(host={self.config.host or '<embedded>'!r})"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,8 @@ class Provider:
         self.unknown: list[str] = []  # settings not known yet (from resources still to make)
         self.owner = "terraform/default"  # from the `stack` setting at configure
         self.checks = CheckMemo.default()  # clean checks of earlier plugin processes
+        self.snapshots: Any = None  # this provider's read snapshots (backends/snapshot.py)
+        self._lock = threading.Lock()
 
     @property
     def config(self) -> Any:
@@ -100,12 +103,41 @@ class Provider:
         self.owner = _owner(config)
 
     def backend(self) -> Any:
-        """A Backend for one call; none while a setting is unknown (it could be another KFP).
+        """A Backend for a call that may write; it ends this provider's read snapshots.
 
         Its reads are plain HTTP (`RestBackend`): a refresh imports no kfp, and a plan
         whose checks are remembered (`checks.py`) none at all.
         """
         from dh_kfp_pulumi.backends.rest import RestBackend
+
+        self._reachable()
+        if self.snapshots is not None:
+            self.snapshots.forget()
+        return RestBackend(self.config)
+
+    def reader(self, state: Any) -> Any:
+        """A Backend for a resource's refresh: the gets of a plan's burst of reads answered
+        by one list per project (pipelines) and experiment (recurring runs).
+
+        The snapshots are this provider's own, and a plugin process serves one command:
+        what a refresh reads was listed during that command.
+        """
+        from dh_kfp_pulumi.backends.rest import RestSnapshotBackend
+        from dh_kfp_pulumi.backends.snapshot import Snapshots
+
+        self._reachable()
+        with self._lock:  # Terraform reads on several threads at once
+            if self.snapshots is None:
+                self.snapshots = Snapshots()
+        return RestSnapshotBackend(
+            self.config,
+            project=str(state.get("project") or ""),
+            experiment_id=str(state.get("experiment_id") or ""),
+            snapshots=self.snapshots,
+        )
+
+    def _reachable(self) -> None:
+        """No KFP call while a setting is unknown: it could be another KFP."""
         from dh_kfp_pulumi.errors import DhKfpError
 
         if self.unknown:
@@ -114,7 +146,6 @@ class Provider:
                 "still to be made); KFP cannot be reached before it is: apply that resource "
                 "first (terraform apply -target=...)"
             )
-        return RestBackend(self.config)
 
     def _config(self, diags: Diagnostics, config: dict[str, Any]) -> Any:
         from dh_kfp_pulumi.errors import SpecError
@@ -421,7 +452,6 @@ def serve(argv: list[str] | None = None) -> int:
     """Serve the provider as a Terraform plugin: go-plugin's handshake on stdout, TLS on a unix socket."""
     import base64
     import tempfile
-    import threading
     from concurrent import futures
 
     import grpc

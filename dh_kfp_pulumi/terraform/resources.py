@@ -340,7 +340,8 @@ class KindResource:
         """Live state: inputs that KFP shows changed (drift) replace the config's values."""
         olds = self.olds(current)
         try:
-            new_id, outputs, inputs = self.core.read(current["id"], olds, self.backend())
+            reader = self.provider.reader(current)
+            new_id, outputs, inputs = self.core.read(current["id"], olds, reader)
         except Exception as exc:  # noqa: BLE001
             add_error(ctx.diagnostics, f"cannot read {self.TYPE}", exc, self.SPEC)
             return current
