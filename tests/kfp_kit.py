@@ -87,3 +87,15 @@ def files_without(value: str, *roots: Any) -> int:
                 searched += 1
                 assert value.encode() not in path.read_bytes(), path
     return searched
+
+
+def answer_json(handler: Any, status: int, body: Any) -> None:
+    """Send `body` as a JSON answer from an http.server handler (a test's stand-in KFP)."""
+    import json
+
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from kfp_kit import answer_json
 
 from dh_kfp_pulumi.backends import Backend, BackendConfig, BackendError, config_from_mapping
 from dh_kfp_pulumi.errors import SpecError
@@ -133,12 +134,7 @@ class _EchoingProxy(BaseHTTPRequestHandler):
             status, body = 200, {"multi_user": False}
         else:
             status, body = 403, {"error": f"denied: {dict(self.headers)}", "code": 7}
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, status, body)
 
     do_GET = do_POST = _answer
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from kfp_kit import answer_json
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reconcile"))
 
@@ -206,12 +207,7 @@ def tiny_kfp():
                 auth = self.headers.get("Authorization", "")
                 status, body = 404, {"code": 5, "details": [
                     {"message": f"nothing here for {auth}"}]}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer_json(self, status, body)
 
         def log_message(self, *args):
             pass
