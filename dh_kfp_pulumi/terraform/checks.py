@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 FORMAT = 1  # bump when what an entry holds changes
 KEEP_DAYS = 30
@@ -106,7 +107,8 @@ def local_sources(props: Mapping[str, Any], *, fetched: bool) -> list[list[str]]
             if fetched:
                 return None
             continue
-        path = code_src[len("file://"):] if scheme == "file" else code_src
+        # as fetch.py reads it (a `zip+file://` archive counts as remote: never kept)
+        path = unquote(urlsplit(code_src).path) if scheme == "file" else code_src
         try:
             with open(os.path.join(os.getcwd(), path), "rb") as handle:
                 out.append([code_src, hashlib.sha256(handle.read()).hexdigest()])

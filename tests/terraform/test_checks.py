@@ -75,6 +75,12 @@ def test_what_cannot_be_keyed_is_not_remembered(memo):
     assert memo.key("plan", "workflow", remote, CONFIG) is None
     assert memo.key("validate", "workflow", remote, CONFIG) is not None  # never fetched there
     assert local_sources(remote, fetched=False) == []
+    # a file:// URL names the same file as its path; an archive URL is never kept
+    local = props(f"file://{Path.cwd() / 'pipe.py'}")
+    [[_, by_url]] = local_sources(local, fetched=True)
+    [[_, by_path]] = local_sources(props(), fetched=True)
+    assert by_url == by_path
+    assert memo.key("plan", "workflow", props(f"zip+file://{Path.cwd()}/a.zip"), CONFIG) is None
     # a missing file: the real check says what is wrong
     assert memo.key("plan", "workflow", props("missing.py"), CONFIG) is None
     assert memo.key("plan", "run", {"inputs": {"x": object()}}, CONFIG) is None
