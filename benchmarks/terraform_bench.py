@@ -12,10 +12,12 @@ read + check + plan, then delete, for the same objects in one Python process (se
 no Terraform, no plugin). The ratio is terraform / direct. A `terraform plan` of a config
 with no resources shows Terraform's fixed cost (CLI start, provider start). No-op plans
 run with the provider's remembered checks (terraform/checks.py, in this run's folder) and,
-interleaved, without them.
+interleaved, without them. The plugin runs with its modules' bytecode cached (in this
+run's folder), as an installed package does; `--no-bytecode` keeps the environment's
+PYTHONDONTWRITEBYTECODE, so each plugin process compiles what it imports.
 
 Re-run:  PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/terraform_bench.py [--workflows N]
-         [--plans 5] [--parking-only]
+         [--plans 5] [--parking-only] [--no-bytecode]
 (needs the terraform CLI on PATH; the provider runs from this venv via dev_overrides)
 """
 
@@ -77,10 +79,16 @@ def many_tf(props: list[dict]) -> str:
 
 
 class Terraform:
-    def __init__(self, workdir: Path, cli_config: Path, variables: dict[str, str]):
+    def __init__(
+        self, workdir: Path, cli_config: Path, variables: dict[str, str], bytecode: bool = True
+    ):
         self.workdir, self.variables = workdir, variables
+        environ = dict(os.environ)
+        if bytecode:  # as an installed package runs: its modules' bytecode cached, once
+            environ.pop("PYTHONDONTWRITEBYTECODE", None)
+            environ["PYTHONPYCACHEPREFIX"] = str(cli_config.parent / "pycache")
         self.env = {
-            **os.environ,
+            **environ,
             # the provider's remembered checks (terraform/checks.py), in this run's folder
             "DH_KFP_CHECK_CACHE": str(cli_config.parent / "checks"),
             "TF_CLI_CONFIG_FILE": str(cli_config),
@@ -181,6 +189,9 @@ def main() -> int:
                         help="no-op plans of the parking example (median reported)")
     parser.add_argument("--parking-only", action="store_true",
                         help="stop after the parking example")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="run the plugin as the environment says (PYTHONDONTWRITEBYTECODE "
+                             "set: every plugin process compiles the modules it imports)")
     args = parser.parse_args()
     if not shutil.which("terraform"):
         raise SystemExit("terraform is not on PATH")
@@ -205,7 +216,8 @@ def main() -> int:
         empty = root / "empty"
         empty.mkdir()
         (empty / "main.tf").write_text(HEADER)
-        fixed = Terraform(empty, cli_config, host).timed("plan", "-input=false")
+        bytecode = not args.no_bytecode
+        fixed = Terraform(empty, cli_config, host, bytecode).timed("plan", "-input=false")
         print(f"fixed cost: `terraform plan` with no resources {fixed:.2f} s\n")
 
         parking = root / "parking"
@@ -214,7 +226,7 @@ def main() -> int:
         tf = Terraform(
             parking, cli_config,
             {**host, "parking_dir": str(REPO / "examples" / "parking"),
-             "delete_runs_on_destroy": "true"},
+             "delete_runs_on_destroy": "true"}, bytecode,
         )  # fmt: skip
         t_apply = tf.timed("apply", "-auto-approve", "-input=false")
         plans, unremembered = [], []
@@ -241,7 +253,7 @@ def main() -> int:
         many = root / "many"
         many.mkdir()
         (many / "main.tf").write_text(many_tf(many_props(n)))
-        tf = Terraform(many, cli_config, host)
+        tf = Terraform(many, cli_config, host, bytecode)
         t_apply = tf.timed("apply", "-auto-approve", "-input=false")
         t_plan = tf.timed("plan", "-detailed-exitcode", "-input=false")
         t_destroy = tf.timed("destroy", "-auto-approve", "-input=false")
