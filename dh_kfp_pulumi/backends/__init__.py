@@ -19,29 +19,58 @@ Rules this module keeps (see DESIGN.md and kfp-api/API-NOTES.md):
   timestamp (1970-01-01) becomes "".
 - `wait_run` stops on every terminal state, CANCELED included (kfp's
   `wait_for_run_completion` does not).
+
+Each name loads its module when first asked for (`__getattr__`): a process that needs
+only the config (the Terraform plugin validating) does not load the client.
 """
 
-from dh_kfp_pulumi.backends.client import Backend
-from dh_kfp_pulumi.backends.config import (
-    NAMESPACE,
-    ON_DESTROY_ACTIVE_RUNS,
-    BackendConfig,
-    config_from_mapping,
-)
-from dh_kfp_pulumi.backends.convert import iso
-from dh_kfp_pulumi.backends.interface import KfpBackend
-from dh_kfp_pulumi.backends.models import (
-    ACTIVE_STATES,
-    TERMINAL_STATES,
-    ApiError,
-    Experiment,
-    Pipeline,
-    PipelineVersion,
-    RecurringRun,
-    Run,
-    RunFailed,
-)
-from dh_kfp_pulumi.errors import BackendError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dh_kfp_pulumi.backends.client import Backend
+    from dh_kfp_pulumi.backends.config import (
+        NAMESPACE,
+        ON_DESTROY_ACTIVE_RUNS,
+        BackendConfig,
+        config_from_mapping,
+    )
+    from dh_kfp_pulumi.backends.convert import iso
+    from dh_kfp_pulumi.backends.interface import KfpBackend
+    from dh_kfp_pulumi.backends.models import (
+        ACTIVE_STATES,
+        TERMINAL_STATES,
+        ApiError,
+        Experiment,
+        Pipeline,
+        PipelineVersion,
+        RecurringRun,
+        Run,
+        RunFailed,
+    )
+    from dh_kfp_pulumi.errors import BackendError
+
+_HOMES = {
+    "Backend": "dh_kfp_pulumi.backends.client",
+    "NAMESPACE": "dh_kfp_pulumi.backends.config",
+    "ON_DESTROY_ACTIVE_RUNS": "dh_kfp_pulumi.backends.config",
+    "BackendConfig": "dh_kfp_pulumi.backends.config",
+    "config_from_mapping": "dh_kfp_pulumi.backends.config",
+    "iso": "dh_kfp_pulumi.backends.convert",
+    "KfpBackend": "dh_kfp_pulumi.backends.interface",
+    "ACTIVE_STATES": "dh_kfp_pulumi.backends.models",
+    "TERMINAL_STATES": "dh_kfp_pulumi.backends.models",
+    "ApiError": "dh_kfp_pulumi.backends.models",
+    "Experiment": "dh_kfp_pulumi.backends.models",
+    "Pipeline": "dh_kfp_pulumi.backends.models",
+    "PipelineVersion": "dh_kfp_pulumi.backends.models",
+    "RecurringRun": "dh_kfp_pulumi.backends.models",
+    "Run": "dh_kfp_pulumi.backends.models",
+    "RunFailed": "dh_kfp_pulumi.backends.models",
+    "BackendError": "dh_kfp_pulumi.errors",
+}
 
 __all__ = [
     "ACTIVE_STATES",
@@ -62,3 +91,12 @@ __all__ = [
     "config_from_mapping",
     "iso",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

@@ -29,13 +29,61 @@ the apply can tell); imports are `read` with no state. `resolve_sources` (a work
 its functions) and `resolve_function` (one function) read `code_src` into `code` on the
 program/plan side; `workflow.spec_for_task(props)` is what a Task with pod settings
 carries as `workflow_spec`.
+
+A kind's module (and what it imports) loads when first asked for, here or in `KINDS`:
+a Terraform plugin process answering from remembered checks needs none of them.
 """
 
-from dh_kfp_pulumi.reconcile import job, run, task, workflow
-from dh_kfp_pulumi.reconcile.common import UNKNOWN, Plan, is_unknown
-from dh_kfp_pulumi.reconcile.sources import resolve_function, resolve_sources
+from __future__ import annotations
 
-KINDS = {"workflow": workflow, "task": task, "run": run, "job": job}
+import importlib
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dh_kfp_pulumi.reconcile import job, run, task, workflow
+    from dh_kfp_pulumi.reconcile.common import UNKNOWN, Plan, is_unknown
+    from dh_kfp_pulumi.reconcile.sources import resolve_function, resolve_sources
+
+_KIND_NAMES = ("workflow", "task", "run", "job")
+_HOMES = {
+    "UNKNOWN": "common",
+    "Plan": "common",
+    "is_unknown": "common",
+    "resolve_function": "sources",
+    "resolve_sources": "sources",
+}
+
+
+class _Kinds(Mapping[str, ModuleType]):
+    """kind -> its module, imported on first use."""
+
+    def __getitem__(self, kind: str) -> ModuleType:
+        if kind not in _KIND_NAMES:
+            raise KeyError(kind)
+        return importlib.import_module(f"{__name__}.{kind}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KIND_NAMES)
+
+    def __len__(self) -> int:
+        return len(_KIND_NAMES)
+
+
+KINDS: Mapping[str, ModuleType] = _Kinds()
+
+
+def __getattr__(name: str) -> Any:
+    if name in _KIND_NAMES:
+        return importlib.import_module(f"{__name__}.{name}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "KINDS",
