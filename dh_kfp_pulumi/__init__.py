@@ -7,8 +7,7 @@ for importing the Pulumi SDK.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dh_kfp_pulumi.lazy import names_from
 
 __version__ = "0.1.0"
 
@@ -24,8 +23,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dh_kfp_pulumi' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = names_from(__name__, _LAZY)

@@ -26,8 +26,9 @@ only the config (the Terraform plugin validating) does not load the client.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dh_kfp_pulumi.lazy import names_from
 
 if TYPE_CHECKING:
     from dh_kfp_pulumi.backends.client import Backend
@@ -93,10 +94,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = names_from(__name__, _HOMES, globals())

@@ -41,6 +41,8 @@ from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from dh_kfp_pulumi.lazy import names_from
+
 if TYPE_CHECKING:
     from dh_kfp_pulumi.reconcile import job, run, task, workflow
     from dh_kfp_pulumi.reconcile.common import UNKNOWN, Plan, is_unknown
@@ -48,11 +50,11 @@ if TYPE_CHECKING:
 
 _KIND_NAMES = ("workflow", "task", "run", "job")
 _HOMES = {
-    "UNKNOWN": "common",
-    "Plan": "common",
-    "is_unknown": "common",
-    "resolve_function": "sources",
-    "resolve_sources": "sources",
+    "UNKNOWN": ".common",
+    "Plan": ".common",
+    "is_unknown": ".common",
+    "resolve_function": ".sources",
+    "resolve_sources": ".sources",
 }
 
 
@@ -74,15 +76,13 @@ class _Kinds(Mapping[str, ModuleType]):
 KINDS: Mapping[str, ModuleType] = _Kinds()
 
 
+_names = names_from(__name__, _HOMES, globals())
+
+
 def __getattr__(name: str) -> Any:
     if name in _KIND_NAMES:
         return importlib.import_module(f"{__name__}.{name}")
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+    return _names(name)
 
 
 __all__ = [

@@ -11,8 +11,9 @@ remembered checks never needs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dh_kfp_pulumi.lazy import names_from
 
 if TYPE_CHECKING:
     from dh_kfp_pulumi.specs.dh_entity import ENTITY_KINDS, from_entity, ignored_warning
@@ -34,25 +35,25 @@ if TYPE_CHECKING:
     from dh_kfp_pulumi.specs.validation import parse_model, problems_from
 
 _HOMES = {
-    "ENTITY_KINDS": "dh_entity",
-    "from_entity": "dh_entity",
-    "ignored_warning": "dh_entity",
-    "CODE_FIELDS": "entities",
-    "EnvVar": "entities",
-    "FunctionSpec": "entities",
-    "RunSpec": "entities",
-    "TaskSpec": "entities",
-    "WorkflowSpec": "entities",
-    "parse_function": "entities",
-    "parse_run": "entities",
-    "parse_task": "entities",
-    "parse_workflow": "entities",
-    "parse_handler": "fields",
-    "PodSettings": "pod",
-    "check_schedule": "schedule",
-    "kfp_cron": "schedule",
-    "parse_model": "validation",
-    "problems_from": "validation",
+    "ENTITY_KINDS": ".dh_entity",
+    "from_entity": ".dh_entity",
+    "ignored_warning": ".dh_entity",
+    "CODE_FIELDS": ".entities",
+    "EnvVar": ".entities",
+    "FunctionSpec": ".entities",
+    "RunSpec": ".entities",
+    "TaskSpec": ".entities",
+    "WorkflowSpec": ".entities",
+    "parse_function": ".entities",
+    "parse_run": ".entities",
+    "parse_task": ".entities",
+    "parse_workflow": ".entities",
+    "parse_handler": ".fields",
+    "PodSettings": ".pod",
+    "check_schedule": ".schedule",
+    "kfp_cron": ".schedule",
+    "parse_model": ".validation",
+    "problems_from": ".validation",
 }
 
 __all__ = [
@@ -78,10 +79,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = names_from(__name__, _HOMES, globals())
