@@ -14,8 +14,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from dh_kfp_pulumi.code_src import code_src_scheme, local_path
 from dh_kfp_pulumi.errors import SourceError
-from dh_kfp_pulumi.specs.fields import code_src_scheme
 from dh_kfp_pulumi.specs.validation import shown
 
 _MAX_LISTED = 20
@@ -45,12 +45,7 @@ def _fetch_bytes(
         return SourceError(f"code_src {code_src!r}: {reason}")
 
     if scheme in (None, "file"):
-        path = (
-            Path(urllib.parse.unquote(urllib.parse.urlsplit(location).path))
-            if scheme
-            else Path(location)
-        )
-        full = path if path.is_absolute() else base / path
+        full = local_path(location, scheme, base)
         try:
             return full.read_bytes()
         except FileNotFoundError:

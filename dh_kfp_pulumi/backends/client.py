@@ -79,6 +79,10 @@ class Backend:
     def _ns(self) -> dict[str, Any]:
         return {"namespace": self.config.namespace} if self.config.namespace else {}
 
+    def _scope(self, experiment_id: str | None) -> dict[str, Any]:
+        """A list's scope: the experiment when given, else the namespace."""
+        return {"experiment_id": experiment_id} if experiment_id else self._ns()
+
     def ui_url(self, fragment: str) -> str:
         """A link into KFP's UI (`<host>/#/runs/details/<id>`), as kfp.Client prints it."""
         from dh_kfp_pulumi import redact
@@ -282,7 +286,7 @@ class Backend:
         filter: str | None = None,
         sort_by: str = "",
     ) -> list[Run]:
-        scope = {"experiment_id": experiment_id} if experiment_id else self._ns()
+        scope = self._scope(experiment_id)
 
         def page(c: connect.KfpApis, token: str) -> Any:
             return c.runs.run_service_list_runs(
@@ -386,7 +390,7 @@ class Backend:
     def list_recurring_runs(
         self, *, experiment_id: str | None = None, filter: str | None = None
     ) -> list[RecurringRun]:
-        scope = {"experiment_id": experiment_id} if experiment_id else self._ns()
+        scope = self._scope(experiment_id)
 
         def page(c: connect.KfpApis, token: str) -> Any:
             return c.recurring_runs.recurring_run_service_list_recurring_runs(

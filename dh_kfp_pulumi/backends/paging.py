@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
-from dh_kfp_pulumi.backends import connect
+Api = TypeVar("Api")  # what `call` hands `fetch`: kfp.Client's APIs, or a plain HTTP session
 
 
 def pages(
-    call: Callable[[str, Callable[[connect.KfpApis], Any]], Any],
+    call: Callable[[str, Callable[[Api], Any]], Any],
     operation: str,
-    fetch: Callable[[connect.KfpApis, str], Any],
+    fetch: Callable[[Api, str], Any],
     attribute: str,
 ) -> Iterator[Any]:
     """Every item of `attribute` over the pages `fetch(apis, token)` returns."""
@@ -28,7 +28,5 @@ def pages(
         seen.add(token)
 
 
-def _fetch_page(
-    fetch: Callable[[connect.KfpApis, str], Any], apis: connect.KfpApis, token: str
-) -> Any:
+def _fetch_page(fetch: Callable[[Api, str], Any], apis: Api, token: str) -> Any:
     return fetch(apis, token)

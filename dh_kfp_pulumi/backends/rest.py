@@ -14,7 +14,7 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -199,12 +199,16 @@ class RestBackend(Backend):
             found.checked = True
         return found
 
-    def _get(self, operation: str, path: str, params: Mapping[str, Any] | None = None) -> View:
+    def _rest_call(self, operation: str, fn: Callable[[Session], View]) -> View:
+        """`fn` on this KFP's session; every failure a BackendError (Backend._call's twin)."""
         http = self._session()
         try:
-            return http.get(path, params)
+            return fn(http)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a BackendError
             raise self._rest_error(exc, operation) from None
+
+    def _get(self, operation: str, path: str, params: Mapping[str, Any] | None = None) -> View:
+        return self._rest_call(operation, lambda http: http.get(path, params))
 
     def _rest_error(self, exc: BaseException, operation: str) -> BackendError:
         """connect.translate's error, for the failures of a plain GET (same words)."""
@@ -222,21 +226,11 @@ class RestBackend(Backend):
     ) -> Iterator[Any]:
         """Every item of every page, the query as Backend's (page size read at call time)."""
 
-        def call(op: str, fetch: Any) -> Any:
-            http = self._session()
-            try:
-                return fetch(http)
-            except Exception as exc:  # noqa: BLE001
-                raise self._rest_error(exc, op) from None
-
-        def fetch(http: Any, token: str) -> View:  # a Session (paging names KfpApis)
+        def fetch(http: Session, token: str) -> View:
             query = {"page_token": token, "page_size": client._PAGE_SIZE, **params}
             return http.get(path, query)
 
-        return paging.pages(call, operation, fetch, attribute)
-
-    def _scope(self, experiment_id: str | None) -> dict[str, Any]:
-        return {"experiment_id": experiment_id} if experiment_id else self._ns()
+        return paging.pages(self._rest_call, operation, fetch, attribute)
 
     # -- reads --
 

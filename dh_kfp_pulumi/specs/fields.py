@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BeforeValidator
 
+from dh_kfp_pulumi.code_src import code_src_scheme
+
 MAX_NAME = 63  # so `<project>-<name>` fits KFP's 128-character pipeline name
 NAME_RULE = "letters, digits, '-' or '_', starting with a letter or digit, at most 63 characters"
 # KFP keeps descriptions in MySQL TEXT columns (65,535 bytes); dh-kfp adds its owner mark.
@@ -28,7 +30,6 @@ CODE_SRC_RULE = (
     "a local path (relative to the Pulumi program), file://, http://, https://, s3://bucket/key, "
     "zip+s3://bucket/key.zip, zip+http(s)://host/path.zip, zip+file:// or a local .zip path"
 )
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 # Kubernetes' name syntaxes, for `fullmatch` (specs.pod checks pod settings with them too).
 LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # at most 63 in a label
@@ -94,12 +95,6 @@ def check_uuid4(value: str) -> str:
             "(python -c 'import uuid; print(uuid.uuid4())')"
         )
     return value
-
-
-def code_src_scheme(value: str) -> str | None:
-    """The scheme of a code_src URL, or None for a local path."""
-    m = _SCHEME.match(value)
-    return m.group(1).lower() if m else None
 
 
 def check_code_src(value: str) -> str:

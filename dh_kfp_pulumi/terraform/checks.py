@@ -24,16 +24,17 @@ with the same key takes it instead of reading sources and checking again.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+
+from dh_kfp_pulumi.code_src import code_src_scheme, local_path
 
 FORMAT = 1  # bump when what an entry holds changes
 KEEP_DAYS = 30
@@ -81,9 +82,6 @@ def _installed(relative: str) -> str:
     return "absent"
 
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")  # as specs.fields.code_src_scheme
-
-
 def local_sources(props: Mapping[str, Any], *, fetched: bool) -> list[list[str]] | None:
     """[code_src, sha256 of the file] for each local `code_src` of a workflow's props (its
     own and its functions'), paths relative to the working directory.
@@ -101,16 +99,13 @@ def local_sources(props: Mapping[str, Any], *, fetched: bool) -> list[list[str]]
         code_src = spec.get("code_src")
         if not isinstance(code_src, str):
             continue
-        match = _SCHEME.match(code_src)
-        scheme = match.group(1).lower() if match else None
-        if scheme not in (None, "file"):
+        scheme = code_src_scheme(code_src)
+        if scheme not in (None, "file"):  # a `zip+file://` archive too: never kept
             if fetched:
                 return None
             continue
-        # as fetch.py reads it (a `zip+file://` archive counts as remote: never kept)
-        path = unquote(urlsplit(code_src).path) if scheme == "file" else code_src
         try:
-            with open(os.path.join(os.getcwd(), path), "rb") as handle:
+            with open(local_path(code_src, scheme, os.getcwd()), "rb") as handle:
                 out.append([code_src, hashlib.sha256(handle.read()).hexdigest()])
         except OSError:
             return None
@@ -133,8 +128,7 @@ def _tagged(value: Any, unknown: object) -> Any:
 
 def _settings(config: Any) -> dict[str, Any]:
     """The provider settings a check may read: all but the token."""
-    fields = getattr(config, "__dataclass_fields__", {})
-    return {name: getattr(config, name) for name in fields if name != "token"}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "token"}
 
 
 class CheckMemo:
